@@ -1,0 +1,108 @@
+//! Small pieces shared by the console's pages.
+
+use leptos::prelude::*;
+
+use crate::error::AppError;
+use crate::server::current_admin::current_admin;
+use crate::types::{format_time, Me};
+
+/// The signed-in admin, fetched once by the layout and read by pages.
+#[derive(Clone, Copy)]
+pub struct MeResource(pub Resource<Result<Option<Me>, AppError>>);
+
+impl MeResource {
+    pub fn new() -> Self {
+        MeResource(Resource::new(|| (), |_| current_admin()))
+    }
+}
+
+impl Default for MeResource {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Whether the signed-in admin may change things; false while unknown.
+pub async fn can_write() -> bool {
+    match use_context::<MeResource>() {
+        Some(me) => matches!(me.0.await, Ok(Some(me)) if me.can_write()),
+        None => false,
+    }
+}
+
+/// The error for one form field, under that field.
+#[component]
+pub fn FieldError(
+    #[prop(into)] error: Signal<Option<AppError>>,
+    field: &'static str,
+    id: &'static str,
+) -> impl IntoView {
+    move || {
+        error.get().and_then(|e| e.for_field(field)).map(|message| {
+            view! {
+                <p class="field-error" id=id role="alert">
+                    {message}
+                </p>
+            }
+        })
+    }
+}
+
+/// Errors not tied to a shown field: a banner at the top of a form.
+#[component]
+pub fn FormErrors(
+    #[prop(into)] error: Signal<Option<AppError>>,
+    shown_fields: &'static [&'static str],
+) -> impl IntoView {
+    move || {
+        let messages = error
+            .get()
+            .map(|e| e.general(shown_fields))
+            .unwrap_or_default();
+        (!messages.is_empty()).then(|| {
+            view! {
+                <div class="banner banner-error" role="alert">
+                    {messages.into_iter().map(|m| view! { <p>{m}</p> }).collect_view()}
+                </div>
+            }
+        })
+    }
+}
+
+/// A timestamp in UTC.
+#[component]
+pub fn Time(ms: i64) -> impl IntoView {
+    let text = format_time(ms);
+    let iso = crate::types::format_time(ms);
+    view! { <time title=iso>{text}</time> }
+}
+
+/// Active / Inactive, in words and colour.
+#[component]
+pub fn StatusBadge(
+    active: bool,
+    #[prop(optional)] inactive_label: Option<&'static str>,
+) -> impl IntoView {
+    if active {
+        view! { <span class="badge badge-active">"Active"</span> }
+    } else {
+        let label = inactive_label.unwrap_or("Inactive");
+        view! { <span class="badge badge-inactive">{label}</span> }
+    }
+}
+
+/// What a page shows while its data is loading.
+#[component]
+pub fn Loading() -> impl IntoView {
+    view! { <p class="loading" aria-live="polite">"Loading…"</p> }
+}
+
+/// A failed load, said plainly.
+#[component]
+pub fn LoadError(error: AppError) -> impl IntoView {
+    view! {
+        <div class="banner banner-error" role="alert">
+            <p>{error.to_string()}</p>
+        </div>
+    }
+}

@@ -1,0 +1,68 @@
+use leptos::prelude::*;
+use leptos_router::components::{Outlet, A};
+
+use crate::components::MeResource;
+use crate::server::sign_out::SignOut;
+
+/// The frame of every signed-in page: navigation, who is signed in, sign-out.
+#[component]
+pub fn ConsoleLayout() -> impl IntoView {
+    let me = MeResource::new();
+    provide_context(me);
+    let sign_out = ServerAction::<SignOut>::new();
+    view! {
+        <div class="console">
+            <aside class="sidebar">
+                <p class="brand">"Riskline"</p>
+                <nav aria-label="Main">
+                    <ul>
+                        <li>
+                            <A href="/" exact=true>
+                                "Dashboard"
+                            </A>
+                        </li>
+                    </ul>
+                    <p class="nav-group">"Security"</p>
+                    <ul>
+                        <li>
+                            <A href="/admin/security/device-integrations">"Device Integrations"</A>
+                        </li>
+                        <li>
+                            <A href="/admin/security/api/tokens">"API"</A>
+                        </li>
+                    </ul>
+                    <p class="nav-group">"Settings"</p>
+                    <ul>
+                        <li>
+                            <A href="/admin/settings/admins">"Administrators"</A>
+                        </li>
+                    </ul>
+                </nav>
+                <div class="whoami">
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            me.0
+                                .await
+                                .ok()
+                                .flatten()
+                                .map(|me| {
+                                    view! {
+                                        <p class="whoami-name">{me.display_name.clone()}</p>
+                                        <p class="whoami-role">{me.role.label()}</p>
+                                    }
+                                })
+                        })}
+                    </Suspense>
+                    <ActionForm action=sign_out>
+                        <button type="submit" class="button link">
+                            "Sign out"
+                        </button>
+                    </ActionForm>
+                </div>
+            </aside>
+            <main class="content">
+                <Outlet />
+            </main>
+        </div>
+    }
+}

@@ -1,0 +1,44 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::server::sign_in::SignIn;
+
+#[component]
+pub fn SignInPage() -> impl IntoView {
+    let action = ServerAction::<SignIn>::new();
+    let error = move || action.value().get().and_then(|r| r.err());
+    view! {
+        <Title text="Sign in" />
+        <main class="sign-in">
+            <div class="card sign-in-card">
+                <p class="brand">"Riskline"</p>
+                <h1>"Sign in to Riskline"</h1>
+                <ActionForm action=action>
+                    {move || {
+                        error()
+                            .map(|e| {
+                                view! {
+                                    <div class="banner banner-error" role="alert">
+                                        {e.to_string()}
+                                    </div>
+                                }
+                            })
+                    }}
+                    <label for="email">"Email"</label>
+                    <input id="email" name="email" type="email" autocomplete="username" required />
+                    <label for="password">"Password"</label>
+                    <input
+                        id="password"
+                        name="password"
+                        type="password"
+                        autocomplete="current-password"
+                        required
+                    />
+                    <button type="submit" class="button primary">
+                        "Sign in"
+                    </button>
+                </ActionForm>
+            </div>
+        </main>
+    }
+}

@@ -1,0 +1,64 @@
+//! The console's server functions, one per file. Each checks the session,
+//! calls `riskline_core::Services`, and maps errors to [`AppError`](crate::error::AppError).
+
+pub mod add_admin;
+pub mod create_token;
+pub mod current_admin;
+pub mod get_stream;
+pub mod list_admins;
+pub mod list_streams;
+pub mod list_tokens;
+pub mod remove_admin;
+pub mod remove_stream;
+pub mod revoke_token;
+pub mod save_stream;
+pub mod set_admin_enabled;
+pub mod set_stream_status;
+pub mod sign_in;
+pub mod sign_out;
+pub mod take_new_token;
+
+/// The session key holding the signed-in admin's id.
+#[cfg(feature = "ssr")]
+pub const SESSION_ADMIN_ID: &str = "admin_id";
+/// The session key holding a just-created token until the page shows it.
+#[cfg(feature = "ssr")]
+pub const SESSION_NEW_TOKEN: &str = "new_token";
+
+#[cfg(feature = "ssr")]
+pub mod ctx {
+    use leptos::prelude::*;
+    use riskline_core::{Principal, Services};
+    use tower_sessions::Session;
+
+    use super::SESSION_ADMIN_ID;
+    use crate::error::AppError;
+
+    pub fn services() -> Result<Services, AppError> {
+        use_context::<Services>()
+            .ok_or_else(|| AppError::Server("services missing from context".into()))
+    }
+
+    pub async fn session() -> Result<Session, AppError> {
+        leptos_axum::extract::<Session>()
+            .await
+            .map_err(|e| AppError::Server(format!("no session: {e}")))
+    }
+
+    /// The signed-in admin, re-read on every call so that a disabled or
+    /// removed admin loses access at once.
+    pub async fn principal() -> Result<Principal, AppError> {
+        let session = session().await?;
+        let admin_id: Option<String> = session
+            .get(SESSION_ADMIN_ID)
+            .await
+            .map_err(|e| AppError::Server(e.to_string()))?;
+        let Some(admin_id) = admin_id else {
+            return Err(AppError::NotSignedIn);
+        };
+        services()?
+            .console_principal(&admin_id)
+            .await?
+            .ok_or(AppError::NotSignedIn)
+    }
+}

@@ -1,0 +1,102 @@
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::db::Db;
+use crate::error::CoreError;
+use crate::fetch::Fetcher;
+
+/// What an admin may do. Read-only admins see everything and change nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Role {
+    SuperAdmin,
+    ReadOnlyAdmin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::SuperAdmin => "SUPER_ADMIN",
+            Role::ReadOnlyAdmin => "READ_ONLY_ADMIN",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "SUPER_ADMIN" => Some(Role::SuperAdmin),
+            "READ_ONLY_ADMIN" => Some(Role::ReadOnlyAdmin),
+            _ => None,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::SuperAdmin => "Super admin",
+            Role::ReadOnlyAdmin => "Read-only admin",
+        }
+    }
+
+    /// The weaker of two roles: a token never grants more than its owner has.
+    pub fn min(self, other: Role) -> Role {
+        if self == Role::SuperAdmin && other == Role::SuperAdmin {
+            Role::SuperAdmin
+        } else {
+            Role::ReadOnlyAdmin
+        }
+    }
+}
+
+/// Who is asking: an admin in the console, or an API token acting for its owner.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub admin_id: String,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    /// Set when the request authenticated with an API token.
+    pub token_id: Option<String>,
+    /// Groups the log events of one request.
+    pub transaction_id: String,
+}
+
+impl Principal {
+    pub fn require_write(&self) -> Result<(), CoreError> {
+        match self.role {
+            Role::SuperAdmin => Ok(()),
+            Role::ReadOnlyAdmin => Err(CoreError::Forbidden),
+        }
+    }
+}
+
+/// Process-wide settings that change behaviour.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// This org's public URL, without a trailing slash: the SET audience.
+    pub base_url: String,
+    /// Let admins' URLs use http:// and private addresses (development, tests).
+    pub allow_private_urls: bool,
+}
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub db: Db,
+    pub fetcher: Fetcher,
+    pub settings: Arc<Settings>,
+}
+
+impl Services {
+    pub fn new(db: Db, settings: Settings) -> Result<Self, CoreError> {
+        let policy = crate::fetch::FetchPolicy {
+            allow_private: settings.allow_private_urls,
+            ..Default::default()
+        };
+        let fetcher = Fetcher::new(policy).map_err(|e| CoreError::Config(e.to_string()))?;
+        Ok(Services {
+            db,
+            fetcher,
+            settings: Arc::new(settings),
+        })
+    }
+}

@@ -1,0 +1,220 @@
+//! The System Log: Okta-shaped `LogEvent`s, written in the same transaction
+//! as the change they record.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::db::{Db, Tx};
+use crate::error::CoreError;
+use crate::services::Principal;
+use crate::timefmt::{now_ms, rfc3339_ms};
+use crate::{with_db, with_tx};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LogActor {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub actor_type: String,
+    pub alternate_id: Option<String>,
+    pub display_name: Option<String>,
+    pub detail_entry: Option<Value>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LogTarget {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub target_type: String,
+    pub alternate_id: Option<String>,
+    pub display_name: Option<String>,
+    pub detail_entry: Option<Value>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct LogOutcome {
+    pub result: String,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct LogTransaction {
+    #[serde(rename = "type")]
+    pub transaction_type: String,
+    pub id: String,
+    pub detail: Map<String, Value>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DebugContext {
+    pub debug_data: Map<String, Value>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEvent {
+    pub uuid: String,
+    pub published: String,
+    pub event_type: String,
+    pub version: String,
+    pub severity: String,
+    pub legacy_event_type: Option<String>,
+    pub display_message: String,
+    pub actor: LogActor,
+    pub outcome: LogOutcome,
+    pub target: Vec<LogTarget>,
+    pub transaction: LogTransaction,
+    pub debug_context: DebugContext,
+}
+
+impl LogActor {
+    pub fn admin(p: &Principal) -> Self {
+        LogActor {
+            id: p.admin_id.clone(),
+            actor_type: "User".into(),
+            alternate_id: Some(p.email.clone()),
+            display_name: Some(p.display_name.clone()),
+            detail_entry: None,
+        }
+    }
+}
+
+impl LogEvent {
+    /// A successful INFO event caused by `actor`.
+    pub fn new(event_type: &str, display_message: &str, actor: LogActor) -> Self {
+        LogEvent {
+            uuid: uuid::Uuid::new_v4().to_string(),
+            published: rfc3339_ms(now_ms()),
+            event_type: event_type.into(),
+            version: "0".into(),
+            severity: "INFO".into(),
+            legacy_event_type: None,
+            display_message: display_message.into(),
+            actor,
+            outcome: LogOutcome {
+                result: "SUCCESS".into(),
+                reason: None,
+            },
+            target: Vec::new(),
+            transaction: LogTransaction {
+                transaction_type: "WEB".into(),
+                id: uuid::Uuid::new_v4().simple().to_string(),
+                detail: Map::new(),
+            },
+            debug_context: DebugContext::default(),
+        }
+    }
+
+    /// An event caused by an admin, in the admin's request transaction.
+    pub fn by_admin(event_type: &str, display_message: &str, p: &Principal) -> Self {
+        let mut ev = LogEvent::new(event_type, display_message, LogActor::admin(p));
+        ev.transaction.id = p.transaction_id.clone();
+        if let Some(token_id) = &p.token_id {
+            ev.transaction
+                .detail
+                .insert("requestApiTokenId".into(), Value::String(token_id.clone()));
+        }
+        ev
+    }
+
+    pub fn with_target(mut self, target: LogTarget) -> Self {
+        self.target.push(target);
+        self
+    }
+
+    pub fn with_outcome(mut self, result: &str, reason: Option<String>) -> Self {
+        self.outcome = LogOutcome {
+            result: result.into(),
+            reason,
+        };
+        if result == "FAILURE" {
+            self.severity = "WARN".into();
+        }
+        self
+    }
+
+    pub fn with_debug(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.debug_context
+            .debug_data
+            .insert(key.into(), value.into());
+        self
+    }
+}
+
+fn published_ms(ev: &LogEvent) -> i64 {
+    time::OffsetDateTime::parse(
+        &ev.published,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+    .unwrap_or_else(|_| now_ms())
+}
+
+/// Appends `ev` inside `tx`, so it commits or rolls back with the change it records.
+pub async fn append(tx: &mut Tx, ev: &LogEvent) -> Result<(), CoreError> {
+    let body = serde_json::to_string(ev).map_err(|e| CoreError::Internal(e.to_string()))?;
+    let published = published_ms(ev);
+    with_tx!(tx, |conn| {
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO log_events (uuid, published_ms, event_type, severity, actor_id, outcome_result, transaction_id, body) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
+        )
+        .bind(&ev.uuid)
+        .bind(published)
+        .bind(&ev.event_type)
+        .bind(&ev.severity)
+        .bind(&ev.actor.id)
+        .bind(&ev.outcome.result)
+        .bind(&ev.transaction.id)
+        .bind(&body)
+        .fetch_one(&mut *conn)
+        .await?;
+        for target in &ev.target {
+            sqlx::query(
+                "INSERT INTO log_event_targets (seq, target_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(seq)
+            .bind(&target.id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    })
+}
+
+/// Writes one event in its own transaction (for events that record no other change).
+pub async fn record(db: &Db, ev: &LogEvent) -> Result<(), CoreError> {
+    let mut tx = db.begin().await?;
+    append(&mut tx, ev).await?;
+    tx.commit().await
+}
+
+/// The newest events first, optionally of one type. The full System Log query
+/// API builds on the same table.
+pub async fn recent(
+    db: &Db,
+    event_type: Option<&str>,
+    limit: i64,
+) -> Result<Vec<LogEvent>, CoreError> {
+    let bodies: Vec<String> = with_db!(db, |pool| match event_type {
+        Some(t) =>
+            sqlx::query_scalar(
+                "SELECT body FROM log_events WHERE event_type = $1 ORDER BY seq DESC LIMIT $2",
+            )
+            .bind(t)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?,
+        None =>
+            sqlx::query_scalar("SELECT body FROM log_events ORDER BY seq DESC LIMIT $1")
+                .bind(limit)
+                .fetch_all(pool)
+                .await?,
+    });
+    bodies
+        .iter()
+        .map(|b| serde_json::from_str(b).map_err(|e| CoreError::Internal(e.to_string())))
+        .collect()
+}

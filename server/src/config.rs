@@ -1,0 +1,61 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Riskline: a Shared Signals receiver and entity-risk console.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "riskline", version)]
+pub struct Config {
+    /// Address to listen on (use port 0 for any free port).
+    #[arg(long, env = "RISKLINE_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+
+    /// This org's public URL: the audience transmitters put in their SETs.
+    /// Defaults to http://<listen address>.
+    #[arg(long, env = "RISKLINE_BASE_URL")]
+    pub base_url: Option<String>,
+
+    /// `sqlite://path` (embedded, the default) or `postgres://…` (shared by replicas).
+    #[arg(
+        long,
+        env = "RISKLINE_DATABASE_URL",
+        default_value = "sqlite://data/riskline.db"
+    )]
+    pub database_url: String,
+
+    /// Create this super admin at start when no admin exists.
+    #[arg(long, env = "RISKLINE_BOOTSTRAP_ADMIN_EMAIL")]
+    pub bootstrap_admin_email: Option<String>,
+
+    /// The bootstrap admin's password (without it, one is generated and printed once).
+    #[arg(
+        long,
+        env = "RISKLINE_BOOTSTRAP_ADMIN_PASSWORD",
+        hide_env_values = true
+    )]
+    pub bootstrap_admin_password: Option<String>,
+
+    /// Create an API token with this value at start when no token exists.
+    #[arg(long, env = "RISKLINE_BOOTSTRAP_API_TOKEN", hide_env_values = true)]
+    pub bootstrap_api_token: Option<String>,
+
+    /// Let admins' URLs use http:// and private or loopback addresses
+    /// (development and tests only: otherwise a typed URL could probe the internal network).
+    #[arg(long, env = "RISKLINE_ALLOW_PRIVATE_URLS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_private_urls: bool,
+
+    /// Where the built console assets are (`pkg/riskline.js`, `pkg/riskline_bg.wasm`, …).
+    #[arg(long, env = "RISKLINE_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+}
+
+impl Config {
+    /// The base URL without a trailing slash.
+    pub fn base_url_for(&self, bound: SocketAddr) -> String {
+        match &self.base_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{bound}"),
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The console: Leptos pages and server functions, behind cookie sessions.
+
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Router;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use riskline_app::{shell, App};
+use riskline_core::db::Db;
+use riskline_core::session_store::DbSessionStore;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, Session, SessionManagerLayer};
+
+use crate::AppState;
+
+/// Console sessions end after this long without a request.
+const IDLE_TIMEOUT: time::Duration = time::Duration::hours(8);
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let routes = generate_route_list(App);
+    let services = state.services.clone();
+    let context = move || provide_context(services.clone());
+    let secure_cookie = state.services.settings.base_url.starts_with("https://");
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.services.db.clone()))
+        .with_name("riskline_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(secure_cookie)
+        .with_expiry(Expiry::OnInactivity(IDLE_TIMEOUT));
+    Router::new()
+        .leptos_routes_with_context(state, routes, context.clone(), {
+            let options = state.leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(context, shell))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_sign_in,
+        ))
+        .layer(sessions)
+}
+
+/// Paths anyone may load: the sign-in page, assets, and server functions
+/// (which check the session themselves and answer with typed errors).
+fn is_public(path: &str) -> bool {
+    path == "/login"
+        || path.starts_with("/pkg/")
+        || path.starts_with("/_fn/")
+        || path
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains('.'))
+}
+
+/// Sends a browser that is not signed in to the sign-in page before any
+/// console page renders, so pages never flash or leak data.
+async fn require_sign_in(
+    State(state): State<AppState>,
+    session: Session,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_string();
+    if is_public(&path) {
+        return next.run(request).await;
+    }
+    let admin_id: Option<String> = session
+        .get(riskline_app::server::SESSION_ADMIN_ID)
+        .await
+        .ok()
+        .flatten();
+    let signed_in = match admin_id {
+        Some(id) => matches!(state.services.console_principal(&id).await, Ok(Some(_))),
+        None => false,
+    };
+    if signed_in {
+        next.run(request).await
+    } else {
+        Redirect::to("/login").into_response()
+    }
+}
+
+/// Deletes expired sessions every few minutes.
+pub fn spawn_session_sweeper(db: Db) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let store = DbSessionStore::new(db);
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
+        loop {
+            tick.tick().await;
+            if let Err(e) = store.delete_expired().await {
+                tracing::warn!("could not delete expired sessions: {e}");
+            }
+        }
+    })
+}

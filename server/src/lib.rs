@@ -1,0 +1,183 @@
+#![recursion_limit = "256"]
+//! The Riskline server: one axum router hosting the console (Leptos SSR and
+//! server functions), the Okta-compatible REST API under `/api/v1`, and
+//! health probes.
+
+pub mod api;
+pub mod config;
+mod console;
+
+use std::net::SocketAddr;
+
+use axum::extract::FromRef;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use leptos::config::LeptosOptions;
+use riskline_core::db::Db;
+use riskline_core::{Services, Settings};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub leptos_options: LeptosOptions,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Core(#[from] riskline_core::CoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A started server: bound, migrated, bootstrapped, not yet serving.
+pub struct Server {
+    pub base_url: String,
+    pub addr: SocketAddr,
+    pub services: Services,
+    listener: TcpListener,
+    router: Router,
+}
+
+/// Opens the database, creates the first admin and token if asked, and binds.
+pub async fn start(config: Config) -> Result<Server, StartError> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+    let base_url = config.base_url_for(addr);
+    let db = Db::connect(&config.database_url).await?;
+    let services = Services::new(
+        db,
+        Settings {
+            base_url: base_url.clone(),
+            allow_private_urls: config.allow_private_urls,
+        },
+    )?;
+    bootstrap(&services, &config, &base_url).await?;
+
+    let leptos_options = LeptosOptions::builder()
+        .output_name("riskline")
+        .site_root(config.site_root.to_string_lossy().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build();
+    let state = AppState {
+        services: services.clone(),
+        leptos_options,
+    };
+    let router = Router::new()
+        .nest("/api/v1", api::router())
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .merge(console::router(&state))
+        .with_state(state);
+    Ok(Server {
+        base_url,
+        addr,
+        services,
+        listener,
+        router,
+    })
+}
+
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> (StatusCode, &'static str) {
+    if state.services.db.ready().await {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database not ready")
+    }
+}
+
+async fn bootstrap(services: &Services, config: &Config, base_url: &str) -> Result<(), StartError> {
+    let created = services
+        .bootstrap_admin(
+            config.bootstrap_admin_email.as_deref(),
+            config.bootstrap_admin_password.as_deref(),
+        )
+        .await?;
+    if let Some((admin, generated)) = created {
+        match generated {
+            Some(password) => println!(
+                "Created the first super admin. Sign in at {base_url}/login as {} with the one-time password {password} (it is not shown again; add your own admin, then remove or keep this one).",
+                admin.email
+            ),
+            None => println!("Created the first super admin {}.", admin.email),
+        }
+    }
+    if let Some(secret) = &config.bootstrap_api_token {
+        if services.bootstrap_token(secret).await? {
+            println!("Created the bootstrap API token.");
+        }
+    }
+    Ok(())
+}
+
+impl Server {
+    /// Serves until the future resolves.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let services = self.services.clone();
+        let sweeper = console::spawn_session_sweeper(services.db.clone());
+        let result = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(StartError::Serve);
+        sweeper.abort();
+        services.db.close().await;
+        result
+    }
+
+    pub async fn run_until_signal(self) -> Result<(), StartError> {
+        self.run(async {
+            let ctrl_c = tokio::signal::ctrl_c();
+            #[cfg(unix)]
+            {
+                let mut term =
+                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    {
+                        Ok(term) => term,
+                        Err(_) => {
+                            let _ = ctrl_c.await;
+                            return;
+                        }
+                    };
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = ctrl_c.await;
+            }
+        })
+        .await
+    }
+}

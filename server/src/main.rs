@@ -1,0 +1,26 @@
+use clap::Parser;
+use riskline::config::Config;
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = Config::parse();
+    let server = match riskline::start(config).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("riskline: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!("Riskline is ready at {}/", server.base_url);
+    if let Err(e) = server.run_until_signal().await {
+        eprintln!("riskline: {e}");
+        std::process::exit(1);
+    }
+}

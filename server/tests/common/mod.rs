@@ -1,0 +1,329 @@
+//! Test harness: a real Riskline on 127.0.0.1 over a real SQLite file or a
+//! real PostgreSQL database, and a transmitter served on 127.0.0.1.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use riskline::config::Config;
+use riskline_core::syslog::LogEvent;
+use riskline_core::Services;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+pub const API_TOKEN: &str = "00bootstrap-test-token-0123456789abcdef";
+
+#[derive(Clone, Copy, Debug)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(Engine)` once per engine.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Engine::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::common::postgres_skipped() {
+                        return;
+                    }
+                    super::$name($crate::common::Engine::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+/// Postgres tests run whenever the test script provides a server. Without
+/// one they fail, unless RISKLINE_TEST_SKIP_POSTGRES=1 says to skip them.
+pub fn postgres_skipped() -> bool {
+    if std::env::var("RISKLINE_TEST_POSTGRES_URL").is_ok() {
+        return false;
+    }
+    if std::env::var("RISKLINE_TEST_SKIP_POSTGRES").as_deref() == Ok("1") {
+        eprintln!("skipping a PostgreSQL test: RISKLINE_TEST_SKIP_POSTGRES=1");
+        return true;
+    }
+    panic!("RISKLINE_TEST_POSTGRES_URL is not set: run ./scripts/test, or set RISKLINE_TEST_SKIP_POSTGRES=1");
+}
+
+/// A fresh, empty database for one test.
+pub async fn fresh_database(engine: Engine) -> (String, Option<tempdir::TempDir>) {
+    match engine {
+        Engine::Sqlite => {
+            let dir = tempdir::TempDir::new();
+            let url = format!("sqlite://{}/riskline.db", dir.path.display());
+            (url, Some(dir))
+        }
+        Engine::Postgres => {
+            let admin_url = std::env::var("RISKLINE_TEST_POSTGRES_URL").expect("postgres url");
+            let name = format!("rl_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+                .await
+                .expect("connect to the test PostgreSQL");
+            sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+                .await
+                .expect("create test database");
+            let base = admin_url
+                .rsplit_once('/')
+                .map(|(b, _)| b)
+                .unwrap_or(&admin_url);
+            (format!("{base}/{name}"), None)
+        }
+    }
+}
+
+pub mod tempdir {
+    use super::*;
+    /// A directory removed when dropped.
+    pub struct TempDir {
+        pub path: PathBuf,
+    }
+    impl TempDir {
+        pub fn new() -> Self {
+            let path = std::env::temp_dir()
+                .join(format!("riskline-test-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&path).unwrap();
+            TempDir { path }
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+pub struct TestServer {
+    pub base_url: String,
+    pub services: Services,
+    pub http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    _dir: Option<tempdir::TempDir>,
+}
+
+pub struct Options {
+    pub allow_private_urls: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            allow_private_urls: true,
+        }
+    }
+}
+
+impl TestServer {
+    pub async fn start(engine: Engine) -> Self {
+        Self::start_with(engine, Options::default()).await
+    }
+
+    pub async fn start_with(engine: Engine, options: Options) -> Self {
+        let (database_url, dir) = fresh_database(engine).await;
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            base_url: None,
+            database_url,
+            bootstrap_admin_email: Some(ADMIN_EMAIL.into()),
+            bootstrap_admin_password: Some(ADMIN_PASSWORD.into()),
+            bootstrap_api_token: Some(API_TOKEN.into()),
+            allow_private_urls: options.allow_private_urls,
+            site_root: PathBuf::from("target/site"),
+        };
+        let server = riskline::start(config).await.expect("riskline starts");
+        let base_url = server.base_url.clone();
+        let services = server.services.clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(server.run(async {
+            let _ = rx.await;
+        }));
+        TestServer {
+            base_url,
+            services,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            shutdown: Some(tx),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// Sends `method path` with the bootstrap super-admin token.
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.api_as(Some(&format!("SSWS {API_TOKEN}")), method, path, body)
+            .await
+    }
+
+    pub async fn api_as(
+        &self,
+        authorization: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(auth) = authorization {
+            req = req.header("Authorization", auth);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = StatusCode::from_u16(res.status().as_u16()).unwrap();
+        let text = res.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    /// The System Log, newest first.
+    pub async fn log(&self, event_type: &str) -> Vec<LogEvent> {
+        riskline_core::syslog::recent(&self.services.db, Some(event_type), 100)
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The test transmitter's public keys (its private key is fixtures/transmitter-key.pem).
+pub fn transmitter_jwks() -> Value {
+    serde_json::from_str(include_str!("../fixtures/transmitter-jwks.json")).unwrap()
+}
+
+/// A transmitter on 127.0.0.1 serving SSF configurations and key sets, good and bad.
+pub struct Transmitter {
+    pub base: String,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Transmitter {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
+        let b = base.clone();
+        let jwks = transmitter_jwks();
+        let enc_only = {
+            let mut k = jwks["keys"][0].clone();
+            k["use"] = json!("enc");
+            json!({ "keys": [k] })
+        };
+        let router = Router::new()
+            .route(
+                "/.well-known/ssf-configuration",
+                get({
+                    let b = b.clone();
+                    move || async move {
+                        Json(json!({
+                            "spec_version": "1_0",
+                            "issuer": b,
+                            "jwks_uri": format!("{b}/jwks.json"),
+                            "delivery_methods_supported": ["urn:ietf:rfc:8935"],
+                        }))
+                    }
+                }),
+            )
+            .route(
+                "/.well-known/ssf-configuration/tenant1",
+                get({
+                    let b = b.clone();
+                    move || async move {
+                        Json(json!({ "issuer": format!("{b}/tenant1"), "jwks_uri": format!("{b}/jwks.json") }))
+                    }
+                }),
+            )
+            .route(
+                "/.well-known/ssf-configuration/mismatch",
+                get(|| async { Json(json!({ "issuer": "https://someone-else.example", "jwks_uri": "https://someone-else.example/jwks" })) }),
+            )
+            .route(
+                "/no-jwks/.well-known/ssf-configuration",
+                get({
+                    let b = b.clone();
+                    move || async move { Json(json!({ "issuer": b })) }
+                }),
+            )
+            .route(
+                "/enc-only/.well-known/ssf-configuration",
+                get({
+                    let b = b.clone();
+                    move || async move {
+                        Json(json!({ "issuer": format!("{b}/enc-only"), "jwks_uri": format!("{b}/enc-only/jwks.json") }))
+                    }
+                }),
+            )
+            .route("/enc-only/jwks.json", get(move || async move { Json(enc_only) }))
+            .route("/html/.well-known/ssf-configuration", get(|| async { "<html>hello</html>" }))
+            .route("/jwks.json", get(move || async move { Json(jwks) }))
+            .route("/other/jwks.json", get(move || async move { Json(transmitter_jwks()) }))
+            .route("/broken/jwks.json", get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "oops") }));
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+                .ok();
+        });
+        Transmitter {
+            base,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn well_known(&self) -> String {
+        format!("{}/.well-known/ssf-configuration", self.base)
+    }
+}
+
+impl Drop for Transmitter {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A port on 127.0.0.1 with nothing listening.
+pub async fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}

@@ -1,0 +1,158 @@
+//! Console sign-in over plain HTML form posts (no wasm), sessions in the
+//! database, id rotation at sign-in, and sign-out.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Engine, TestServer, ADMIN_EMAIL, ADMIN_PASSWORD};
+
+/// The `action` of the form posting to the server function `name`.
+fn form_action(html: &str, name: &str) -> String {
+    let start = html
+        .find(&format!("/_fn/{name}"))
+        .expect("form action present");
+    let end = html[start..].find('"').unwrap();
+    html[start..start + end].to_string()
+}
+
+fn session_cookie(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("riskline_session="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+}
+
+async fn page(server: &TestServer, path: &str, cookie: Option<&str>) -> reqwest::Response {
+    let mut req = server
+        .http
+        .get(server.url(path))
+        .header("Accept", "text/html");
+    if let Some(c) = cookie {
+        req = req.header("Cookie", c);
+    }
+    req.send().await.unwrap()
+}
+
+async fn post_form(
+    server: &TestServer,
+    action: &str,
+    cookie: Option<&str>,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut req = server
+        .http
+        .post(server.url(action))
+        .header("Accept", "text/html")
+        .header("Referer", server.url("/login"))
+        .form(form);
+    if let Some(c) = cookie {
+        req = req.header("Cookie", c);
+    }
+    req.send().await.unwrap()
+}
+
+async fn sign_in_rotate_and_sign_out(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    // Signed out, console pages send the browser to the sign-in page.
+    let res = page(&server, "/admin/security/device-integrations", None).await;
+    assert_eq!(res.status().as_u16(), 303);
+    assert_eq!(res.headers()["location"], "/login");
+
+    let login = page(&server, "/login", None).await.text().await.unwrap();
+    assert!(login.contains("Sign in to Riskline"));
+    let action = form_action(&login, "sign_in");
+
+    // A wrong password comes back to the form with the error, and no session.
+    let res = post_form(
+        &server,
+        &action,
+        None,
+        &[("email", ADMIN_EMAIL), ("password", "wrong")],
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 302);
+    assert!(session_cookie(&res).is_none());
+    let back = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(back.contains("__err="), "{back}");
+    let html = server
+        .http
+        .get(&back)
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("role=\"alert\"") && html.contains("Email or password is incorrect"),
+        "the error is rendered without wasm"
+    );
+
+    // The right password starts a session: HttpOnly, SameSite.
+    let res = post_form(
+        &server,
+        &action,
+        None,
+        &[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)],
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 302);
+    assert_eq!(res.headers()["location"], "/");
+    let raw = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        raw.contains("HttpOnly") && raw.contains("SameSite=Lax"),
+        "{raw}"
+    );
+    let first = session_cookie(&res).unwrap();
+    let res = page(&server, "/admin/security/device-integrations", Some(&first)).await;
+    assert_eq!(res.status().as_u16(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("<h1>Device Integrations</h1>") && html.contains("No streams yet"));
+
+    // Signing in again rotates the session id; the old id stops working.
+    let res = post_form(
+        &server,
+        &action,
+        Some(&first),
+        &[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)],
+    )
+    .await;
+    let second = session_cookie(&res).unwrap();
+    assert_ne!(first, second);
+    assert_eq!(
+        page(&server, "/", Some(&first)).await.status().as_u16(),
+        303
+    );
+    assert_eq!(
+        page(&server, "/", Some(&second)).await.status().as_u16(),
+        200
+    );
+
+    // Sign-out ends the session.
+    let home = page(&server, "/", Some(&second))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let sign_out = form_action(&home, "sign_out");
+    let res = post_form(&server, &sign_out, Some(&second), &[]).await;
+    assert_eq!(res.status().as_u16(), 302);
+    assert_eq!(res.headers()["location"], "/login");
+    assert_eq!(
+        page(&server, "/", Some(&second)).await.status().as_u16(),
+        303
+    );
+    assert_eq!(server.log("user.session.end").await.len(), 1);
+    assert!(server.log("user.session.start").await.len() >= 3);
+}
+
+crate::on_both_engines!(sign_in_rotate_and_sign_out);

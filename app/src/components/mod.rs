@@ -69,12 +69,34 @@ pub fn FormErrors(
     }
 }
 
-/// A timestamp in UTC.
+/// A timestamp, in UTC.
 #[component]
 pub fn Time(ms: i64) -> impl IntoView {
-    let text = format_time(ms);
-    let iso = crate::types::format_time(ms);
-    view! { <time title=iso>{text}</time> }
+    let datetime = (ms / 1000).to_string();
+    view! { <time data-epoch-seconds=datetime>{format_time(ms)}</time> }
+}
+
+/// A timestamp, or "Never" when there is none.
+#[component]
+pub fn OptionalTime(ms: Option<i64>) -> impl IntoView {
+    match ms {
+        Some(ms) => view! { <Time ms /> }.into_any(),
+        None => view! { <span class="muted">"Never"</span> }.into_any(),
+    }
+}
+
+/// The choice between the two roles, as a labelled select named `role`.
+#[component]
+pub fn RoleSelect(id: &'static str, label: &'static str) -> impl IntoView {
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <select id=id name="role">
+                <option value="SUPER_ADMIN">"Super admin"</option>
+                <option value="READ_ONLY_ADMIN">"Read-only admin"</option>
+            </select>
+        </div>
+    }
 }
 
 /// Active / Inactive, in words and colour.

@@ -1,7 +1,10 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::components::{can_write, FieldError, FormErrors, LoadError, Loading, StatusBadge, Time};
+use crate::components::{
+    can_write, FieldError, FormErrors, LoadError, Loading, OptionalTime, RoleSelect, StatusBadge,
+    Time,
+};
 use crate::server::add_admin::AddAdmin;
 use crate::server::list_admins::list_admins;
 use crate::server::remove_admin::RemoveAdmin;
@@ -82,13 +85,7 @@ pub fn AdminsPage() -> impl IntoView {
                                             id="admin-password-error"
                                         />
                                     </div>
-                                    <div class="field">
-                                        <label for="admin-role">"Role"</label>
-                                        <select id="admin-role" name="role">
-                                            <option value="SUPER_ADMIN">"Super admin"</option>
-                                            <option value="READ_ONLY_ADMIN">"Read-only admin"</option>
-                                        </select>
-                                    </div>
+                                    <RoleSelect id="admin-role" label="Role" />
                                     <div class="form-actions">
                                         <button type="submit" class="button primary">
                                             "Add administrator"
@@ -153,10 +150,7 @@ fn AdminTable(
                                     <Time ms=a.created_ms />
                                 </td>
                                 <td>
-                                    {match a.last_sign_in_ms {
-                                        Some(ms) => view! { <Time ms /> }.into_any(),
-                                        None => view! { <span class="muted">"Never"</span> }.into_any(),
-                                    }}
+                                    <OptionalTime ms=a.last_sign_in_ms />
                                 </td>
                                 <td class="row-actions">
                                     {writable

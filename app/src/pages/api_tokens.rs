@@ -1,7 +1,9 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::components::{can_write, FieldError, FormErrors, LoadError, Loading, Time};
+use crate::components::{
+    can_write, FieldError, FormErrors, LoadError, Loading, OptionalTime, RoleSelect, Time,
+};
 use crate::server::create_token::CreateToken;
 use crate::server::list_tokens::list_tokens;
 use crate::server::revoke_token::RevokeToken;
@@ -72,13 +74,7 @@ pub fn ApiTokensPage() -> impl IntoView {
                                         />
                                         <FieldError error=create_error field="name" id="token-name-error" />
                                     </div>
-                                    <div class="field">
-                                        <label for="token-role">"Permissions"</label>
-                                        <select id="token-role" name="role">
-                                            <option value="SUPER_ADMIN">"Super admin"</option>
-                                            <option value="READ_ONLY_ADMIN">"Read-only admin"</option>
-                                        </select>
-                                    </div>
+                                    <RoleSelect id="token-role" label="Permissions" />
                                     <div class="form-actions">
                                         <button type="submit" class="button primary">
                                             "Create token"
@@ -143,10 +139,7 @@ fn TokenTable(
                                     <Time ms=t.created_ms />
                                 </td>
                                 <td>
-                                    {match t.last_used_ms {
-                                        Some(ms) => view! { <Time ms /> }.into_any(),
-                                        None => view! { <span class="muted">"Never"</span> }.into_any(),
-                                    }}
+                                    <OptionalTime ms=t.last_used_ms />
                                 </td>
                                 <td>{t.created_by.clone()}</td>
                                 <td>

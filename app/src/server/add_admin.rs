@@ -10,14 +10,8 @@ pub async fn add_admin(
     role: String,
 ) -> Result<(), AppError> {
     use riskline_core::admins::NewAdmin;
-    use riskline_core::Role;
     let by = super::ctx::principal().await?;
-    let role = Role::parse(&role).ok_or_else(|| {
-        AppError::Invalid(vec![crate::error::FieldError {
-            field: "role".into(),
-            message: "Choose Super admin or Read-only admin.".into(),
-        }])
-    })?;
+    let role = super::ctx::role_field(&role)?;
     super::ctx::services()?
         .add_admin(
             &by,

@@ -7,14 +7,8 @@ use crate::error::AppError;
 #[server(prefix = "/_fn")]
 pub async fn create_token(name: String, role: String) -> Result<(), AppError> {
     use crate::types::NewToken;
-    use riskline_core::Role;
     let by = super::ctx::principal().await?;
-    let role = Role::parse(&role).ok_or_else(|| {
-        AppError::Invalid(vec![crate::error::FieldError {
-            field: "role".into(),
-            message: "Choose Super admin or Read-only admin.".into(),
-        }])
-    })?;
+    let role = super::ctx::role_field(&role)?;
     let created = super::ctx::services()?
         .create_token(&by, &name, role)
         .await?;

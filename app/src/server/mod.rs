@@ -45,6 +45,16 @@ pub mod ctx {
             .map_err(|e| AppError::Server(format!("no session: {e}")))
     }
 
+    /// A role from a form's `role` field.
+    pub fn role_field(role: &str) -> Result<riskline_core::Role, AppError> {
+        riskline_core::Role::parse(role).ok_or_else(|| {
+            AppError::Invalid(vec![crate::error::FieldError {
+                field: "role".into(),
+                message: "Choose Super admin or Read-only admin.".into(),
+            }])
+        })
+    }
+
     /// The signed-in admin, re-read on every call so that a disabled or
     /// removed admin loses access at once.
     pub async fn principal() -> Result<Principal, AppError> {

@@ -131,25 +131,27 @@ async fn remove(
 }
 
 async fn activate(
-    State(state): State<AppState>,
-    ApiPrincipal(by): ApiPrincipal,
-    Path(id): Path<String>,
+    state: State<AppState>,
+    by: ApiPrincipal,
+    id: Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let p = state
-        .services
-        .set_provider_status(&by, &id, ProviderStatus::Active)
-        .await?;
-    Ok(Json(to_json(&p, &state.services.settings.base_url)))
+    set_status(state, by, id, ProviderStatus::Active).await
 }
 
 async fn deactivate(
+    state: State<AppState>,
+    by: ApiPrincipal,
+    id: Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    set_status(state, by, id, ProviderStatus::Inactive).await
+}
+
+async fn set_status(
     State(state): State<AppState>,
     ApiPrincipal(by): ApiPrincipal,
     Path(id): Path<String>,
+    status: ProviderStatus,
 ) -> Result<Json<Value>, ApiError> {
-    let p = state
-        .services
-        .set_provider_status(&by, &id, ProviderStatus::Inactive)
-        .await?;
+    let p = state.services.set_provider_status(&by, &id, status).await?;
     Ok(Json(to_json(&p, &state.services.settings.base_url)))
 }

@@ -50,7 +50,7 @@ ensure_wasm_bindgen() {
   want="$(wasm_bindgen_lock_version)"
   [ -n "$want" ] || die "could not read the wasm-bindgen version from Cargo.lock"
   if command -v wasm-bindgen >/dev/null 2>&1; then
-    have="$(wasm-bindgen --version | awk '{print $2}')"
+    have="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
   fi
   if [ "$have" = "$want" ]; then
     return 0
@@ -132,8 +132,10 @@ free_port() {
 
 start_test_postgres() {
   header "Starting a throw-away PostgreSQL cluster"
-  PG_BIN="$(dirname "$(compgen -G '/usr/lib/postgresql/*/bin/initdb' | sort -V | tail -n1)")"
-  [ -x "$PG_BIN/initdb" ] || die "PostgreSQL's initdb was not found under /usr/lib/postgresql"
+  local initdb
+  initdb="$(compgen -G '/usr/lib/postgresql/*/bin/initdb' | sort -V | tail -n1 || true)"
+  [ -n "$initdb" ] && [ -x "$initdb" ] || die "PostgreSQL's initdb was not found under /usr/lib/postgresql"
+  PG_BIN="$(dirname "$initdb")"
   PG_TMP="$(mktemp -d -t riskline-pg.XXXXXX)"
   chmod 700 "$PG_TMP"
   local as_pg=()

@@ -19,8 +19,13 @@ use leptos_router::{path, SsrMode};
 use crate::pages::admins::AdminsPage;
 use crate::pages::api_tokens::ApiTokensPage;
 use crate::pages::dashboard::DashboardPage;
+use crate::pages::device_integrations::stream_detail::StreamDetailPage;
 use crate::pages::device_integrations::stream_form::{AddStreamPage, EditStreamPage};
 use crate::pages::device_integrations::stream_list::StreamListPage;
+use crate::pages::directory::groups::GroupsPage;
+use crate::pages::directory::import::ImportPeoplePage;
+use crate::pages::directory::people::PeoplePage;
+use crate::pages::directory::person::PersonPage;
 use crate::pages::layout::ConsoleLayout;
 use crate::pages::not_found::NotFoundPage;
 use crate::pages::sign_in::SignInPage;
@@ -67,6 +72,15 @@ pub fn App() -> impl IntoView {
                         view=AddStreamPage
                         ssr=ssr.clone()
                     />
+                    <Route
+                        path=path!("admin/security/device-integrations/streams/:id")
+                        view=StreamDetailPage
+                        ssr=ssr.clone()
+                    />
+                    <Route path=path!("admin/people") view=PeoplePage ssr=ssr.clone() />
+                    <Route path=path!("admin/people/import") view=ImportPeoplePage ssr=ssr.clone() />
+                    <Route path=path!("admin/people/:id") view=PersonPage ssr=ssr.clone() />
+                    <Route path=path!("admin/groups") view=GroupsPage ssr=ssr.clone() />
                     <Route
                         path=path!("admin/security/device-integrations/streams/:id/edit")
                         view=EditStreamPage

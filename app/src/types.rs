@@ -49,6 +49,8 @@ pub struct StreamView {
     pub issuer: String,
     pub jwks_url: String,
     pub created_ms: i64,
+    /// Traffic, filled in by the stream list.
+    pub health: HealthView,
 }
 
 impl StreamView {
@@ -144,6 +146,7 @@ mod conversions {
                 issuer: p.issuer,
                 jwks_url: p.jwks_url,
                 created_ms: p.created_ms,
+                health: HealthView::default(),
             }
         }
     }
@@ -174,4 +177,149 @@ mod conversions {
             }
         }
     }
+}
+
+/// A person in the directory, as listed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PersonRow {
+    pub id: String,
+    pub name: String,
+    pub login: String,
+    pub email: String,
+    pub active: bool,
+    pub risk_level: String,
+    pub risk_since_ms: Option<i64>,
+}
+
+/// One entry of a person's risk history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RiskEntryView {
+    pub at_ms: i64,
+    pub detection: String,
+    pub source_name: String,
+    pub event_type: Option<String>,
+    pub previous_level: String,
+    pub new_level: String,
+    pub reported_level: Option<String>,
+    pub reasons: Option<String>,
+    pub jti: Option<String>,
+}
+
+/// A person's page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PersonView {
+    pub person: PersonRow,
+    pub first_name: String,
+    pub last_name: String,
+    pub risk_reason: Option<String>,
+    pub external_ids: Vec<(String, String)>,
+    pub groups: Vec<(String, String)>,
+    /// (source name, level) of each current contribution.
+    pub contributions: Vec<(String, String)>,
+    pub history: Vec<RiskEntryView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub members: Vec<PersonRow>,
+}
+
+/// A stream's traffic.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HealthView {
+    pub last_event_ms: Option<i64>,
+    pub accepted_24h: i64,
+    pub rejected_24h: i64,
+}
+
+/// One received SET as the stream page lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReceivedView {
+    pub published: String,
+    pub event_type: String,
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub subject: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MappingView {
+    pub key: String,
+    pub description: String,
+    pub default_level: String,
+    pub level: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StreamDetail {
+    pub stream: StreamView,
+    pub health: HealthView,
+    pub recent: Vec<ReceivedView>,
+    pub mappings: Vec<MappingView>,
+}
+
+/// The human word for a risk level or `NO_CHANGE`.
+pub fn level_label(level: &str) -> &'static str {
+    match level {
+        "HIGH" => "High",
+        "MEDIUM" => "Medium",
+        "LOW" => "Low",
+        "NO_CHANGE" => "No change",
+        _ => "None",
+    }
+}
+
+#[cfg(feature = "ssr")]
+mod directory_conversions {
+    use super::*;
+    use riskline_core::directory::User;
+    use riskline_core::risk::HistoryEntry;
+
+    impl From<&User> for PersonRow {
+        fn from(u: &User) -> Self {
+            PersonRow {
+                id: u.id.clone(),
+                name: u.display_name(),
+                login: u.login.clone(),
+                email: u.email.clone(),
+                active: u.status == "ACTIVE",
+                risk_level: u.risk_level.clone(),
+                risk_since_ms: u.risk_since_ms,
+            }
+        }
+    }
+
+    impl From<HistoryEntry> for RiskEntryView {
+        fn from(h: HistoryEntry) -> Self {
+            RiskEntryView {
+                at_ms: h.at_ms,
+                detection: h.detection,
+                source_name: h.source_name,
+                event_type: h.event_type,
+                previous_level: h.previous_level,
+                new_level: h.new_level,
+                reported_level: h.reported_level,
+                reasons: h.reasons,
+                jti: h.jti,
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImportRowView {
+    pub line: usize,
+    pub email: String,
+    pub name: String,
+    pub error: Option<String>,
+}
+
+/// A checked CSV, with the text to import if the admin goes ahead.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImportPreview {
+    pub csv: String,
+    pub rows: Vec<ImportRowView>,
 }

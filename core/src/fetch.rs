@@ -196,6 +196,42 @@ impl Fetcher {
         }
     }
 
+    /// POST a JSON body to `url` with extra headers, under the same guards;
+    /// returns the status and up to `max_bytes` of the body as text.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &Value,
+    ) -> Result<(u16, String), FetchError> {
+        let url = self.check_url(url)?;
+        let https = url.scheme() == "https";
+        let mut request = self.client.post(url).json(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let timeout = self.policy.timeout;
+        let call = async {
+            let response = request
+                .send()
+                .await
+                .map_err(|e| self.map_reqwest_error(&e, https))?;
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            let mut cut = text.len().min(self.policy.max_bytes).min(1024);
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            Ok((status, text[..cut].to_string()))
+        };
+        match tokio::time::timeout(timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::TimedOut {
+                seconds: timeout.as_secs_f64(),
+            }),
+        }
+    }
+
     async fn get_json_unbounded(&self, url: Url) -> Result<Value, FetchError> {
         let https = url.scheme() == "https";
         let mut response = self

@@ -3,14 +3,27 @@
 //! Both the REST handlers and the console's server functions call into
 //! [`Services`]; they only translate requests and errors.
 
+pub mod actions;
+pub mod admin_risk;
 pub mod admins;
 pub mod db;
+pub mod directory;
 pub mod error;
 pub mod fetch;
 pub mod ids;
+pub mod import;
+pub mod logout_apps;
+pub mod logquery;
+pub mod policy;
+pub mod policy_run;
 pub mod providers;
+pub mod receiver;
+pub mod risk;
 pub mod services;
 pub mod session_store;
+pub mod set;
+pub mod signing;
+pub mod stream_health;
 pub mod syslog;
 pub mod timefmt;
 pub mod tokens;

@@ -65,7 +65,7 @@ pub struct ProviderRequest {
 }
 
 #[derive(sqlx::FromRow)]
-struct ProviderRow {
+pub(crate) struct ProviderRow {
     id: String,
     name: String,
     provider_type: String,
@@ -97,7 +97,7 @@ impl From<ProviderRow> for Provider {
     }
 }
 
-const PROVIDER_COLUMNS: &str =
+pub(crate) const PROVIDER_COLUMNS: &str =
     "id, name, provider_type, status, well_known_url, issuer, jwks_url, created_ms, updated_ms";
 
 /// A required string member: present, a string, not blank, not too long.

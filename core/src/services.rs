@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::Db;
 use crate::error::CoreError;
 use crate::fetch::Fetcher;
+use crate::receiver::Receiver;
 
 /// What an admin may do. Read-only admins see everything and change nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +77,20 @@ pub struct Settings {
     pub base_url: String,
     /// Let admins' URLs use http:// and private addresses (development, tests).
     pub allow_private_urls: bool,
+    /// How old a cached JWKS may get before it is fetched again; a key the
+    /// transmitter removed stops verifying within this time (plus a quarter).
+    pub jwks_max_age: std::time::Duration,
+}
+
+impl Settings {
+    /// Settings with the defaults for everything but the base URL.
+    pub fn new(base_url: impl Into<String>, allow_private_urls: bool) -> Self {
+        Settings {
+            base_url: base_url.into(),
+            allow_private_urls,
+            jwks_max_age: std::time::Duration::from_secs(240),
+        }
+    }
 }
 
 /// Everything a request handler needs; cheap to clone.
@@ -84,19 +99,36 @@ pub struct Services {
     pub db: Db,
     pub fetcher: Fetcher,
     pub settings: Arc<Settings>,
+    pub receiver: Receiver,
+    pub actions: crate::actions::ActionBus,
 }
 
 impl Services {
+    /// Starts the outbox delivery worker of this process.
+    pub fn start_workers(&self) -> tokio::task::JoinHandle<()> {
+        crate::actions::spawn_worker(self.clone(), self.actions.clone())
+    }
+
     pub fn new(db: Db, settings: Settings) -> Result<Self, CoreError> {
         let policy = crate::fetch::FetchPolicy {
             allow_private: settings.allow_private_urls,
             ..Default::default()
         };
         let fetcher = Fetcher::new(policy).map_err(|e| CoreError::Config(e.to_string()))?;
+        let actions = crate::actions::ActionBus::default();
+        let receiver = Receiver::start(
+            db.clone(),
+            fetcher.clone(),
+            settings.base_url.clone(),
+            settings.jwks_max_age,
+            actions.clone(),
+        );
         Ok(Services {
             db,
             fetcher,
             settings: Arc::new(settings),
+            receiver,
+            actions,
         })
     }
 }

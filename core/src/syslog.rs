@@ -152,14 +152,72 @@ fn published_ms(ev: &LogEvent) -> i64 {
     .unwrap_or_else(|_| now_ms())
 }
 
+/// The text `q` keywords are matched against (as substrings): the lower-cased,
+/// space-separated displayMessage, eventType, the actor's and every target's
+/// displayName, alternateId and id, outcome.reason, and every string or
+/// number inside debugContext.debugData (recursively). A value with hyphens
+/// also contributes its parts, as Okta splits hyphenated values.
+pub fn search_text(ev: &LogEvent) -> String {
+    fn push(parts: &mut Vec<String>, s: &str) {
+        let s = s.trim();
+        if s.is_empty() {
+            return;
+        }
+        let lower = s.to_lowercase();
+        if lower.contains('-') {
+            let pieces: Vec<&str> = lower.split('-').filter(|p| !p.is_empty()).collect();
+            parts.push(lower.clone());
+            if pieces.len() > 1 {
+                parts.extend(pieces.into_iter().map(str::to_string));
+            }
+        } else {
+            parts.push(lower);
+        }
+    }
+    fn push_value(parts: &mut Vec<String>, v: &Value) {
+        match v {
+            Value::String(s) => push(parts, s),
+            Value::Number(n) => push(parts, &n.to_string()),
+            Value::Array(items) => items.iter().for_each(|i| push_value(parts, i)),
+            Value::Object(map) => map.values().for_each(|i| push_value(parts, i)),
+            Value::Bool(_) | Value::Null => {}
+        }
+    }
+    let mut parts = Vec::new();
+    push(&mut parts, &ev.display_message);
+    push(&mut parts, &ev.event_type);
+    let actor = &ev.actor;
+    for s in [&actor.display_name, &actor.alternate_id]
+        .into_iter()
+        .flatten()
+    {
+        push(&mut parts, s);
+    }
+    push(&mut parts, &actor.id);
+    for t in &ev.target {
+        for s in [&t.display_name, &t.alternate_id].into_iter().flatten() {
+            push(&mut parts, s);
+        }
+        push(&mut parts, &t.id);
+    }
+    if let Some(reason) = &ev.outcome.reason {
+        push(&mut parts, reason);
+    }
+    for v in ev.debug_context.debug_data.values() {
+        push_value(&mut parts, v);
+    }
+    parts.join(" ")
+}
+
 /// Appends `ev` inside `tx`, so it commits or rolls back with the change it records.
 pub async fn append(tx: &mut Tx, ev: &LogEvent) -> Result<(), CoreError> {
     let body = serde_json::to_string(ev).map_err(|e| CoreError::Internal(e.to_string()))?;
     let published = published_ms(ev);
+    let search = search_text(ev);
     with_tx!(tx, |conn| {
         let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO log_events (uuid, published_ms, event_type, severity, actor_id, outcome_result, transaction_id, body) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
+            "INSERT INTO log_events (uuid, published_ms, event_type, severity, actor_id, outcome_result, transaction_id, body, search_text) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
         )
         .bind(&ev.uuid)
         .bind(published)
@@ -169,6 +227,7 @@ pub async fn append(tx: &mut Tx, ev: &LogEvent) -> Result<(), CoreError> {
         .bind(&ev.outcome.result)
         .bind(&ev.transaction.id)
         .bind(&body)
+        .bind(&search)
         .fetch_one(&mut *conn)
         .await?;
         for target in &ev.target {
@@ -217,4 +276,41 @@ pub async fn recent(
         .iter()
         .map(|b| serde_json::from_str(b).map_err(|e| CoreError::Internal(e.to_string())))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn search_text_holds_the_searchable_fields_lower_cased() {
+        let actor = LogActor {
+            id: "00uA".into(),
+            actor_type: "User".into(),
+            alternate_id: Some("Ada@Example.com".into()),
+            display_name: Some("Ada Lovelace".into()),
+            detail_entry: None,
+        };
+        let ev = LogEvent::new("user.risk.detect", "User Risk Detected", actor)
+            .with_target(LogTarget {
+                id: "00uT".into(),
+                target_type: "User".into(),
+                alternate_id: None,
+                display_name: Some("Bob".into()),
+                detail_entry: Some(serde_json::json!({"ignored": "detail"})),
+            })
+            .with_outcome("FAILURE", Some("Too-Risky".into()))
+            .with_debug("TraceId", "Ab-Cd")
+            .with_debug(
+                "Risk",
+                serde_json::json!({"level": "HIGH", "n": [7, true, null]}),
+            );
+        assert_eq!(
+            search_text(&ev),
+            "user risk detected user.risk.detect ada lovelace ada@example.com 00ua bob 00ut \
+             too-risky too risky high 7 ab-cd ab cd"
+        );
+    }
 }

@@ -45,9 +45,25 @@ pub struct Config {
     #[arg(long, env = "RISKLINE_ALLOW_PRIVATE_URLS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub allow_private_urls: bool,
 
+    /// Seconds a provider's cached JWKS is trusted before it is fetched again
+    /// (a key removed by the transmitter stops verifying within about this long).
+    #[arg(long, env = "RISKLINE_JWKS_MAX_AGE_SECS", default_value_t = 240)]
+    pub jwks_max_age_secs: u64,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Where the built console assets are (`pkg/riskline.js`, `pkg/riskline_bg.wasm`, …).
     #[arg(long, env = "RISKLINE_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
+}
+
+/// One-off commands; without one, the server runs.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum Command {
+    /// Create a new signing key for Universal Logout JWTs and make it the active one
+    /// (older keys stay published so tokens they signed still verify).
+    RotateSigningKey,
 }
 
 impl Config {

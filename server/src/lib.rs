@@ -6,6 +6,7 @@
 pub mod api;
 pub mod config;
 mod console;
+mod set_endpoint;
 
 use std::net::SocketAddr;
 
@@ -55,6 +56,21 @@ pub struct Server {
     router: Router,
 }
 
+/// Opens the database and makes a new signing key the active one.
+pub async fn rotate_signing_key(config: &Config) -> Result<String, StartError> {
+    let db = Db::connect(&config.database_url).await?;
+    let services = Services::new(
+        db,
+        Settings::new(
+            config.base_url_for(config.listen),
+            config.allow_private_urls,
+        ),
+    )?;
+    let kid = services.rotate_signing_key().await?;
+    services.db.close().await;
+    Ok(kid)
+}
+
 /// Opens the database, creates the first admin and token if asked, and binds.
 pub async fn start(config: Config) -> Result<Server, StartError> {
     let listener = TcpListener::bind(config.listen)
@@ -72,11 +88,12 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let services = Services::new(
         db,
         Settings {
-            base_url: base_url.clone(),
-            allow_private_urls: config.allow_private_urls,
+            jwks_max_age: std::time::Duration::from_secs(config.jwks_max_age_secs.max(1)),
+            ..Settings::new(base_url.clone(), config.allow_private_urls)
         },
     )?;
     bootstrap(&services, &config, &base_url).await?;
+    services.ensure_signing_key().await?;
 
     let leptos_options = LeptosOptions::builder()
         .output_name("riskline")
@@ -90,6 +107,9 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     };
     let router = Router::new()
         .nest("/api/v1", api::router())
+        .merge(set_endpoint::router())
+        .route("/oauth2/v1/keys", get(published_keys))
+        .route("/.well-known/jwks.json", get(published_keys))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .merge(console::router(&state))
@@ -111,6 +131,13 @@ async fn readyz(
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "database not ready")
     }
+}
+
+/// Riskline's public signing keys, for apps verifying its logout requests.
+async fn published_keys(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<axum::Json<serde_json::Value>, api::error::ApiError> {
+    Ok(axum::Json(state.services.published_jwks().await?))
 }
 
 async fn bootstrap(services: &Services, config: &Config, base_url: &str) -> Result<(), StartError> {
@@ -145,11 +172,13 @@ impl Server {
     ) -> Result<(), StartError> {
         let services = self.services.clone();
         let sweeper = console::spawn_session_sweeper(services.db.clone());
+        let worker = services.start_workers();
         let result = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(StartError::Serve);
         sweeper.abort();
+        worker.abort();
         services.db.close().await;
         result
     }

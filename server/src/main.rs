@@ -11,6 +11,16 @@ async fn main() {
         .with_writer(std::io::stderr)
         .init();
     let config = Config::parse();
+    if let Some(riskline::config::Command::RotateSigningKey) = config.command {
+        match riskline::rotate_signing_key(&config).await {
+            Ok(kid) => println!("The active signing key is now {kid}."),
+            Err(e) => {
+                eprintln!("riskline: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     let server = match riskline::start(config).await {
         Ok(server) => server,
         Err(e) => {

@@ -110,14 +110,8 @@ async fn roles_and_admin_rules(engine: Engine) {
 async fn bootstrap_generates_a_password_once(engine: Engine) {
     let (url, _dir) = common::fresh_database(engine).await;
     let db = riskline_core::db::Db::connect(&url).await.unwrap();
-    let services = riskline_core::Services::new(
-        db,
-        riskline_core::Settings {
-            base_url: "http://x".into(),
-            allow_private_urls: true,
-        },
-    )
-    .unwrap();
+    let services =
+        riskline_core::Services::new(db, riskline_core::Settings::new("http://x", true)).unwrap();
     let (admin, password) = services.bootstrap_admin(None, None).await.unwrap().unwrap();
     let password = password.expect("a generated password");
     assert!(password.len() >= 16);

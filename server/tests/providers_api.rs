@@ -269,6 +269,7 @@ async fn refuses_private_urls_by_default(engine: Engine) {
         engine,
         Options {
             allow_private_urls: false,
+            ..Options::default()
         },
     )
     .await;

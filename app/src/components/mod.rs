@@ -128,3 +128,10 @@ pub fn LoadError(error: AppError) -> impl IntoView {
         </div>
     }
 }
+
+/// A risk level, always in the same words and colours.
+#[component]
+pub fn RiskBadge(#[prop(into)] level: String) -> impl IntoView {
+    let class = format!("risk risk-{}", level.to_lowercase());
+    view! { <span class=class>{crate::types::level_label(&level)}</span> }
+}

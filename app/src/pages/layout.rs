@@ -22,6 +22,15 @@ pub fn ConsoleLayout() -> impl IntoView {
                             </A>
                         </li>
                     </ul>
+                    <p class="nav-group">"Directory"</p>
+                    <ul>
+                        <li>
+                            <A href="/admin/people">"People"</A>
+                        </li>
+                        <li>
+                            <A href="/admin/groups">"Groups"</A>
+                        </li>
+                    </ul>
                     <p class="nav-group">"Security"</p>
                     <ul>
                         <li>

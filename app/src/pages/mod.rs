@@ -4,6 +4,7 @@ pub mod admins;
 pub mod api_tokens;
 pub mod dashboard;
 pub mod device_integrations;
+pub mod directory;
 pub mod layout;
 pub mod not_found;
 pub mod sign_in;

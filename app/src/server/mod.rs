@@ -2,17 +2,28 @@
 //! calls `riskline_core::Services`, and maps errors to [`AppError`](crate::error::AppError).
 
 pub mod add_admin;
+pub mod add_group;
+pub mod add_person;
 pub mod create_token;
 pub mod current_admin;
+pub mod get_person;
 pub mod get_stream;
+pub mod get_stream_detail;
+pub mod import_people;
 pub mod list_admins;
+pub mod list_groups;
+pub mod list_people;
 pub mod list_streams;
 pub mod list_tokens;
+pub mod preview_import;
 pub mod remove_admin;
 pub mod remove_stream;
 pub mod revoke_token;
 pub mod save_stream;
 pub mod set_admin_enabled;
+pub mod set_external_ids;
+pub mod set_group_member;
+pub mod set_level_mapping;
 pub mod set_stream_status;
 pub mod sign_in;
 pub mod sign_out;

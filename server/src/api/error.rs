@@ -12,6 +12,8 @@ pub enum ApiError {
     Validation(Vec<Cause>),
     /// 400 E0000003: the body is not JSON.
     MalformedBody(String),
+    /// 400 E0000053: a query parameter (such as a System Log filter) is invalid.
+    InvalidParameter(String),
     /// 401 E0000011
     InvalidToken,
     /// 403 E0000006
@@ -67,6 +69,12 @@ impl IntoResponse for ApiError {
                 StatusCode::BAD_REQUEST,
                 "E0000003",
                 "The request body was not well-formed.".to_string(),
+                vec![detail.clone()],
+            ),
+            ApiError::InvalidParameter(detail) => (
+                StatusCode::BAD_REQUEST,
+                "E0000053",
+                format!("Invalid parameter: {detail}"),
                 vec![detail.clone()],
             ),
             ApiError::InvalidToken => (

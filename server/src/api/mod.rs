@@ -3,7 +3,12 @@
 
 pub mod auth;
 pub mod error;
+pub mod groups;
+pub mod logout_apps;
+pub mod logs;
+pub mod policies;
 pub mod providers;
+pub mod users;
 
 use axum::Router;
 
@@ -13,6 +18,11 @@ use error::ApiError;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(providers::router())
+        .merge(logs::router())
+        .merge(users::router())
+        .merge(groups::router())
+        .merge(logout_apps::router())
+        .merge(policies::router())
         .fallback(|| async { ApiError::NotFound("the requested resource".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
 }

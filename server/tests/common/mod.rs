@@ -120,12 +120,14 @@ pub struct TestServer {
 
 pub struct Options {
     pub allow_private_urls: bool,
+    pub jwks_max_age_secs: u64,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             allow_private_urls: true,
+            jwks_max_age_secs: 240,
         }
     }
 }
@@ -146,6 +148,8 @@ impl TestServer {
             bootstrap_api_token: Some(API_TOKEN.into()),
             allow_private_urls: options.allow_private_urls,
             site_root: PathBuf::from("target/site"),
+            jwks_max_age_secs: options.jwks_max_age_secs,
+            command: None,
         };
         let server = riskline::start(config).await.expect("riskline starts");
         let base_url = server.base_url.clone();

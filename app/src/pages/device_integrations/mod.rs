@@ -1,5 +1,6 @@
 //! Security › Device Integrations: the "Receive shared signals" streams.
 
+pub mod stream_detail;
 pub mod stream_form;
 pub mod stream_list;
 

@@ -2,7 +2,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::Tabs;
-use crate::components::{can_write, FormErrors, LoadError, Loading, StatusBadge, Time};
+use crate::components::{
+    can_write, FormErrors, LoadError, Loading, OptionalTime, StatusBadge, Time,
+};
 use crate::server::list_streams::list_streams;
 use crate::server::remove_stream::RemoveStream;
 use crate::server::set_stream_status::SetStreamStatus;
@@ -107,6 +109,9 @@ fn StreamTable(
                     <th scope="col">"Set up with"</th>
                     <th scope="col">"Issuer"</th>
                     <th scope="col">"Status"</th>
+                    <th scope="col">"Last event"</th>
+                    <th scope="col">"Accepted (24 h)"</th>
+                    <th scope="col">"Rejected (24 h)"</th>
                     <th scope="col">"Created"</th>
                     <th scope="col">"Actions"</th>
                 </tr>
@@ -128,6 +133,7 @@ fn StreamRow(
     set_status: ServerAction<SetStreamStatus>,
     remove: ServerAction<RemoveStream>,
 ) -> impl IntoView {
+    let detail_href = format!("/admin/security/device-integrations/streams/{}", stream.id);
     let edit_href = format!(
         "/admin/security/device-integrations/streams/{}/edit",
         stream.id
@@ -143,12 +149,19 @@ fn StreamRow(
     let name = stream.name.clone();
     view! {
         <tr>
-            <th scope="row">{stream.name.clone()}</th>
+            <th scope="row">
+                <a href=detail_href>{stream.name.clone()}</a>
+            </th>
             <td>{stream.setup_label()}</td>
             <td class="mono">{stream.issuer.clone()}</td>
             <td>
                 <StatusBadge active=stream.active />
             </td>
+            <td>
+                <OptionalTime ms=stream.health.last_event_ms />
+            </td>
+            <td>{stream.health.accepted_24h}</td>
+            <td>{stream.health.rejected_24h}</td>
             <td>
                 <Time ms=stream.created_ms />
             </td>

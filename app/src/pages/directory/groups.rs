@@ -1,0 +1,114 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::components::{can_write, FieldError, FormErrors, LoadError, Loading};
+use crate::server::add_group::AddGroup;
+use crate::server::list_groups::list_groups;
+use crate::server::set_group_member::SetGroupMember;
+
+/// Directory › Groups: groups, their members, and membership changes.
+#[component]
+pub fn GroupsPage() -> impl IntoView {
+    let add = ServerAction::<AddGroup>::new();
+    let member = ServerAction::<SetGroupMember>::new();
+    let groups = Resource::new(
+        move || (add.version().get(), member.version().get()),
+        |_| list_groups(),
+    );
+    let add_error = Signal::derive(move || add.value().get().and_then(|r| r.err()));
+    let member_error = Signal::derive(move || member.value().get().and_then(|r| r.err()));
+    view! {
+        <Title text="Groups" />
+        <header class="page-header">
+            <h1>"Groups"</h1>
+            <p class="hint">"Entity Risk Policy rules can apply to the members of groups."</p>
+        </header>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                can_write()
+                    .await
+                    .then(|| {
+                        view! {
+                            <section class="card">
+                                <h2>"Add group"</h2>
+                                <ActionForm action=add attr:class="form inline-form">
+                                    <FormErrors error=add_error shown_fields=&["profile.name"] />
+                                    <div class="field">
+                                        <label for="group-name">"Group name"</label>
+                                        <input id="group-name" name="name" type="text" required />
+                                        <FieldError error=add_error field="profile.name" id="group-name-error" />
+                                    </div>
+                                    <div class="field">
+                                        <label for="group-description">"Description"</label>
+                                        <input id="group-description" name="description" type="text" />
+                                    </div>
+                                    <div class="form-actions">
+                                        <button type="submit" class="button primary">"Add group"</button>
+                                    </div>
+                                </ActionForm>
+                            </section>
+                        }
+                    })
+            })}
+        </Suspense>
+        <FormErrors error=member_error shown_fields=&[] />
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                let writable = can_write().await;
+                match groups.await {
+                    Err(e) => view! { <LoadError error=e /> }.into_any(),
+                    Ok(list) if list.is_empty() => {
+                        view! {
+                            <div class="empty-state">
+                                <h3>"No groups yet"</h3>
+                                <p>"Create groups here or with POST /api/v1/groups."</p>
+                            </div>
+                        }
+                            .into_any()
+                    }
+                    Ok(list) => {
+                        list.into_iter()
+                            .map(|g| {
+                                let gid = g.id.clone();
+                                view! {
+                                    <section class="card">
+                                        <h2>{g.name.clone()}</h2>
+                                        <p class="hint">{g.description.clone()}</p>
+                                        <ul>
+                                            {g.members
+                                                .iter()
+                                                .map(|m| {
+                                                    let href = format!("/admin/people/{}", m.id);
+                                                    view! { <li><a href=href>{m.name.clone()}</a> " (" {m.login.clone()} ")"</li> }
+                                                })
+                                                .collect_view()}
+                                        </ul>
+                                        {writable
+                                            .then(|| {
+                                                let label_id = format!("member-{}", gid);
+                                                let label_id2 = label_id.clone();
+                                                view! {
+                                                    <ActionForm action=member attr:class="form inline-form">
+                                                        <input type="hidden" name="group_id" value=gid.clone() />
+                                                        <input type="hidden" name="member" value="true" />
+                                                        <div class="field">
+                                                            <label for=label_id>"Add member by login"</label>
+                                                            <input id=label_id2 name="login" type="text" required />
+                                                        </div>
+                                                        <div class="form-actions">
+                                                            <button type="submit" class="button">"Add member"</button>
+                                                        </div>
+                                                    </ActionForm>
+                                                }
+                                            })}
+                                    </section>
+                                }
+                            })
+                            .collect_view()
+                            .into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+}

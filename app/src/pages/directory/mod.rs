@@ -1,0 +1,6 @@
+//! Directory: people and groups.
+
+pub mod groups;
+pub mod import;
+pub mod people;
+pub mod person;

@@ -1,0 +1,176 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use crate::components::{can_write, FieldError, LoadError, Loading, RiskBadge, StatusBadge, Time};
+use crate::server::get_person::get_person;
+use crate::server::set_external_ids::SetExternalIds;
+use crate::types::{level_label, PersonView, RiskEntryView};
+
+/// A person: profile, groups, and the Risk tab.
+#[component]
+pub fn PersonPage() -> impl IntoView {
+    let params = use_params_map();
+    let save_ids = ServerAction::<SetExternalIds>::new();
+    let person = Resource::new(
+        move || {
+            (
+                params.read().get("id").unwrap_or_default(),
+                save_ids.version().get(),
+            )
+        },
+        |(id, _)| get_person(id),
+    );
+    view! {
+        <Title text="Person" />
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                let writable = can_write().await;
+                match person.await {
+                    Err(e) => view! { <LoadError error=e /> }.into_any(),
+                    Ok(p) => view! { <PersonDetail p writable save_ids /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn PersonDetail(
+    p: PersonView,
+    writable: bool,
+    save_ids: ServerAction<SetExternalIds>,
+) -> impl IntoView {
+    let ids_text = p
+        .external_ids
+        .iter()
+        .map(|(i, s)| format!("{i} {s}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let ids_error = Signal::derive(move || save_ids.value().get().and_then(|r| r.err()));
+    let id = p.person.id.clone();
+    view! {
+        <header class="page-header">
+            <h1>{p.person.name.clone()}</h1>
+            <p class="hint">{p.person.login.clone()}</p>
+        </header>
+        <div class="grid-2">
+            <section class="card" aria-labelledby="profile-heading">
+                <h2 id="profile-heading">"Profile"</h2>
+                <dl class="props">
+                    <dt>"Login"</dt>
+                    <dd>{p.person.login.clone()}</dd>
+                    <dt>"Email"</dt>
+                    <dd>{p.person.email.clone()}</dd>
+                    <dt>"Status"</dt>
+                    <dd>
+                        <StatusBadge active=p.person.active inactive_label="Deactivated" />
+                    </dd>
+                    <dt>"Groups"</dt>
+                    <dd>
+                        {if p.groups.is_empty() {
+                            view! { <span class="muted">"None"</span> }.into_any()
+                        } else {
+                            p.groups.iter().map(|(_, name)| name.clone()).collect::<Vec<_>>().join(", ").into_any()
+                        }}
+                    </dd>
+                </dl>
+                <h3>"External identities"</h3>
+                {if writable {
+                    view! {
+                        <ActionForm action=save_ids attr:class="form">
+                            <input type="hidden" name="id" value=id />
+                            <label for="external-ids">"Issuer and subject, one pair per line"</label>
+                            <textarea id="external-ids" name="external_ids">{ids_text}</textarea>
+                            <FieldError error=ids_error field="externalIds" id="external-ids-error" />
+                            <div class="form-actions">
+                                <button type="submit" class="button">"Save identities"</button>
+                            </div>
+                        </ActionForm>
+                    }
+                        .into_any()
+                } else {
+                    view! { <pre class="mono">{ids_text}</pre> }.into_any()
+                }}
+            </section>
+            <RiskSummary p=p.clone() />
+        </div>
+        <section class="card" aria-labelledby="history-heading">
+            <h2 id="history-heading">"Risk history"</h2>
+            <RiskTimeline history=p.history.clone() />
+        </section>
+    }
+}
+
+#[component]
+fn RiskSummary(p: PersonView) -> impl IntoView {
+    view! {
+        <section class="card" aria-labelledby="risk-heading" role="region">
+            <h2 id="risk-heading">"Risk"</h2>
+            <p class="risk-now">
+                <RiskBadge level=p.person.risk_level.clone() />
+            </p>
+            {p.person.risk_since_ms.map(|ms| view! { <p>"Since " <Time ms /></p> })}
+            {p.risk_reason.clone().filter(|_| p.person.risk_level != "NONE").map(|r| view! { <p>"Reason: " {r}</p> })}
+            <h3>"What drives it"</h3>
+            {if p.contributions.is_empty() {
+                view! { <p class="muted">"No source reports risk for this person."</p> }.into_any()
+            } else {
+                view! {
+                    <ul>
+                        {p.contributions
+                            .iter()
+                            .map(|(name, level)| view! { <li>{name.clone()} ": " <RiskBadge level=level.clone() /></li> })
+                            .collect_view()}
+                    </ul>
+                }
+                    .into_any()
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn RiskTimeline(history: Vec<RiskEntryView>) -> impl IntoView {
+    if history.is_empty() {
+        return view! { <p class="muted">"No detections yet. Each event a stream reports for this person appears here."</p> }.into_any();
+    }
+    view! {
+        <ol class="timeline">
+            {history
+                .into_iter()
+                .map(|h| {
+                    let what = match h.detection.as_str() {
+                        "ADMIN_REPORTED_USER_RISK" => "Admin reported user risk".to_string(),
+                        _ => "Security events provider reported risk".to_string(),
+                    };
+                    let event = h.event_type.clone().map(|e| e.rsplit('/').next().unwrap_or_default().to_string());
+                    view! {
+                        <li>
+                            <p class="when">
+                                <Time ms=h.at_ms />
+                            </p>
+                            <p>
+                                <strong>{what}</strong>
+                                " by "
+                                {h.source_name.clone()}
+                                {event.map(|e| view! { " (" <code>{e}</code> ")" })}
+                            </p>
+                            <p>
+                                <RiskBadge level=h.previous_level.clone() />
+                                " → "
+                                <RiskBadge level=h.new_level.clone() />
+                                {match h.reported_level.clone() {
+                                    Some(l) => format!(" (reported {})", level_label(&l)),
+                                    None => " (cleared)".to_string(),
+                                }}
+                            </p>
+                            {h.reasons.clone().map(|r| view! { <p class="hint">"Reason: " {r}</p> })}
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ol>
+    }
+    .into_any()
+}

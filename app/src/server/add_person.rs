@@ -1,0 +1,17 @@
+use leptos::prelude::*;
+
+use crate::error::AppError;
+
+#[server(prefix = "/_fn")]
+pub async fn add_person(
+    email: String,
+    first_name: String,
+    last_name: String,
+) -> Result<(), AppError> {
+    use riskline_core::directory::parse_user_body;
+    let by = super::ctx::principal().await?;
+    let body = serde_json::json!({"profile": {"email": email, "firstName": first_name, "lastName": last_name}});
+    let input = parse_user_body(&body).map_err(riskline_core::CoreError::Validation)?;
+    super::ctx::services()?.create_user(&by, input).await?;
+    Ok(())
+}

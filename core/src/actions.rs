@@ -1,0 +1,465 @@
+//! Actions owed (Universal Logout calls), kept in a transactional outbox.
+//!
+//! The transaction that decides an action writes its outbox rows; workers
+//! deliver them. A worker leases rows before calling out (PostgreSQL:
+//! `FOR UPDATE SKIP LOCKED`, so replicas never take the same row), marks the
+//! outcome only while its lease holds, and retries transient failures with
+//! exponential backoff and jitter until the row's deadline. Each call carries
+//! its outbox id as `Idempotency-Key`, so an app can drop a repeat after a
+//! crash between its answer and Riskline's record of it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+use crate::db::{Db, Tx};
+use crate::directory::User;
+use crate::error::CoreError;
+use crate::logout_apps::{LogoutApp, LogoutAuth};
+use crate::risk::{apply_contribution, Contribution};
+use crate::services::Services;
+use crate::set::RiskLevel;
+use crate::signing::gtr_bearer;
+use crate::syslog::{self, LogActor, LogEvent, LogTarget};
+use crate::timefmt::now_ms;
+use crate::{with_db, with_tx};
+
+pub const LOGOUT_CALL: &str = "logout_call";
+/// How long a failing call is retried before it is recorded as failed.
+const RETRY_WINDOW_MS: i64 = 10 * 60 * 1000;
+/// A leased row returns to the pool if its worker goes silent this long.
+const LEASE_MS: i64 = 60_000;
+/// The source of the reset that follows a completed Universal Logout.
+pub const LOGOUT_SOURCE: &str = "riskline";
+pub const LOGOUT_DETECTION: &str = "UNIVERSAL_LOGOUT_RESET";
+
+/// Which apps a logout targets.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AppSelection {
+    All,
+    Listed(Vec<String>),
+}
+
+/// Wakes the workers when a transaction has committed new rows.
+#[derive(Clone, Default)]
+pub struct ActionBus {
+    notify: Arc<Notify>,
+}
+
+impl ActionBus {
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+}
+
+fn system_actor() -> LogActor {
+    LogActor {
+        id: "riskline".into(),
+        actor_type: "SystemPrincipal".into(),
+        alternate_id: Some("system@riskline".into()),
+        display_name: Some("Riskline".into()),
+        detail_entry: None,
+    }
+}
+
+fn sub_id(user: &User, format: &str) -> Value {
+    match (format, user.external_ids.first()) {
+        ("iss_sub", Some(e)) => json!({"format": "iss_sub", "iss": e.iss, "sub": e.sub}),
+        _ => json!({"format": "email", "email": user.email}),
+    }
+}
+
+/// Inside the transaction that decided it: records a Universal Logout of
+/// `user` and one outbox row per targeted, active app. With no app to call
+/// the logout completes at once. Returns the logout id and the app ids.
+pub async fn enqueue_logout(
+    tx: &mut Tx,
+    user: &User,
+    rule_id: Option<&str>,
+    trigger: &str,
+    apps: &AppSelection,
+) -> Result<(String, Vec<String>), CoreError> {
+    let now = now_ms();
+    let logout_id = format!("ulo{}", &uuid::Uuid::new_v4().simple().to_string()[..17]);
+    let rows: Vec<(String, String)> = with_tx!(tx, |conn| {
+        sqlx::query_as(
+        "SELECT id, subject_format FROM logout_apps WHERE status = 'ACTIVE' ORDER BY created_ms"
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    });
+    let targets: Vec<(String, String)> = rows
+        .into_iter()
+        .filter(|(id, _)| match apps {
+            AppSelection::All => true,
+            AppSelection::Listed(ids) => ids.contains(id),
+        })
+        .collect();
+    let external: Vec<(String, String)> = with_tx!(tx, |conn| sqlx::query_as(
+        "SELECT iss, sub FROM user_external_ids WHERE user_id = $1 ORDER BY iss, sub"
+    )
+    .bind(&user.id)
+    .fetch_all(&mut *conn)
+    .await?);
+    let mut user = user.clone();
+    user.external_ids = external
+        .into_iter()
+        .map(|(iss, sub)| crate::directory::ExternalId { iss, sub })
+        .collect();
+    with_tx!(tx, |conn| {
+        sqlx::query(
+        "INSERT INTO logouts (id, user_id, rule_id, trigger_kind, status, created_ms) VALUES ($1, $2, $3, $4, 'PENDING', $5)"
+    )
+    .bind(&logout_id)
+    .bind(&user.id)
+    .bind(rule_id)
+    .bind(trigger)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+    });
+    for (app_id, format) in &targets {
+        let payload = json!({ "sub_id": sub_id(&user, format) });
+        with_tx!(tx, |conn| {
+            sqlx::query(
+            "INSERT INTO outbox (id, kind, logout_id, target_id, user_id, payload, status, attempts, next_attempt_ms, deadline_ms, created_ms, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'PENDING', 0, $7, $8, $7, $7)"
+        )
+        .bind(format!("obx{}", &uuid::Uuid::new_v4().simple().to_string()[..17]))
+        .bind(LOGOUT_CALL)
+        .bind(&logout_id)
+        .bind(app_id)
+        .bind(&user.id)
+        .bind(payload.to_string())
+        .bind(now)
+        .bind(now + RETRY_WINDOW_MS)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+        });
+    }
+    let app_ids: Vec<String> = targets.into_iter().map(|(id, _)| id).collect();
+    if app_ids.is_empty() {
+        complete_logout(tx, &logout_id).await?;
+    }
+    Ok((logout_id, app_ids))
+}
+
+/// Closes a logout whose calls have all ended: on full success the user's
+/// risk resets to LOW and provider contributions are cleared (Okta's
+/// behaviour); either way one `user.authentication.universal_logout`.
+async fn complete_logout(tx: &mut Tx, logout_id: &str) -> Result<(), CoreError> {
+    let (user_id, status): (String, String) = with_tx!(tx, |conn| sqlx::query_as(
+        "SELECT user_id, status FROM logouts WHERE id = $1"
+    )
+    .bind(logout_id)
+    .fetch_one(&mut *conn)
+    .await?);
+    if status != "PENDING" {
+        return Ok(());
+    }
+    let calls: Vec<(String, String)> = with_tx!(tx, |conn| sqlx::query_as(
+        "SELECT target_id, status FROM outbox WHERE logout_id = $1"
+    )
+    .bind(logout_id)
+    .fetch_all(&mut *conn)
+    .await?);
+    if calls.iter().any(|(_, s)| s == "PENDING") {
+        return Ok(());
+    }
+    let succeeded = calls.iter().all(|(_, s)| s == "DELIVERED");
+    let now = now_ms();
+    with_tx!(tx, |conn| sqlx::query(
+        "UPDATE logouts SET status = $1, completed_ms = $2 WHERE id = $3"
+    )
+    .bind(if succeeded { "SUCCEEDED" } else { "FAILED" })
+    .bind(now)
+    .bind(logout_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected());
+    let user_row: Option<(String, String, String)> = with_tx!(tx, |conn| sqlx::query_as(
+        "SELECT login, first_name, last_name FROM users WHERE id = $1"
+    )
+    .bind(&user_id)
+    .fetch_optional(&mut *conn)
+    .await?);
+    let target = LogTarget {
+        id: user_id.clone(),
+        target_type: "User".into(),
+        alternate_id: user_row.as_ref().map(|u| u.0.clone()),
+        display_name: user_row
+            .as_ref()
+            .map(|u| format!("{} {}", u.1, u.2).trim().to_string()),
+        detail_entry: None,
+    };
+    let app_ids: Vec<Value> = calls
+        .iter()
+        .map(|(id, _)| Value::String(id.clone()))
+        .collect();
+    let mut ev = LogEvent::new(
+        "user.authentication.universal_logout",
+        "Universal Logout",
+        system_actor(),
+    )
+    .with_target(target)
+    .with_debug("AppInstanceIds", Value::Array(app_ids))
+    .with_debug("TraceId", logout_id.to_string());
+    if !succeeded {
+        ev = ev.with_outcome("FAILURE", Some("not every app confirmed the logout".into()));
+    }
+    if succeeded && user_row.is_some() {
+        with_tx!(tx, |conn| sqlx::query(
+            "DELETE FROM risk_contributions WHERE user_id = $1"
+        )
+        .bind(&user_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected());
+        apply_contribution(
+            tx,
+            &user_id,
+            &Contribution {
+                source: LOGOUT_SOURCE.into(),
+                source_name: "Universal Logout".into(),
+                detection: LOGOUT_DETECTION,
+                level: Some(RiskLevel::Low),
+                event_type: None,
+                reasons: Some("Risk reset to Low after Universal Logout".into()),
+                jti: None,
+                log_event_uuid: Some(ev.uuid.clone()),
+            },
+        )
+        .await?;
+    }
+    syslog::append(tx, &ev).await
+}
+
+struct Claimed {
+    id: String,
+    logout_id: Option<String>,
+    target_id: String,
+    user_id: String,
+    payload: String,
+    attempts: i64,
+    deadline_ms: i64,
+}
+
+/// Leases due rows for `owner`.
+async fn claim(db: &Db, owner: &str, limit: i64) -> Result<Vec<Claimed>, CoreError> {
+    let now = now_ms();
+    let select = "SELECT id FROM outbox WHERE status = 'PENDING' AND next_attempt_ms <= $3 \
+                  AND (lease_until_ms IS NULL OR lease_until_ms < $3) ORDER BY next_attempt_ms LIMIT $4";
+    let sql = match db {
+        Db::Postgres(_) => format!("UPDATE outbox SET lease_owner = $1, lease_until_ms = $2 WHERE id IN ({select} FOR UPDATE SKIP LOCKED) RETURNING id, logout_id, target_id, user_id, payload, attempts, deadline_ms"),
+        Db::Sqlite(_) => format!("UPDATE outbox SET lease_owner = $1, lease_until_ms = $2 WHERE id IN ({select}) RETURNING id, logout_id, target_id, user_id, payload, attempts, deadline_ms"),
+    };
+    type Row = (String, Option<String>, String, String, String, i64, i64);
+    let rows: Vec<Row> = with_db!(db, |pool| sqlx::query_as(&sql)
+        .bind(owner)
+        .bind(now + LEASE_MS)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?);
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, logout_id, target_id, user_id, payload, attempts, deadline_ms)| Claimed {
+                id,
+                logout_id,
+                target_id,
+                user_id,
+                payload,
+                attempts,
+                deadline_ms,
+            },
+        )
+        .collect())
+}
+
+enum CallOutcome {
+    Delivered(u16),
+    Final(String),
+    Retry(String),
+}
+
+async fn call_app(services: &Services, app: &LogoutApp, payload: &Value, key: &str) -> CallOutcome {
+    let bearer = match &app.auth {
+        LogoutAuth::Bearer(token) => token.clone(),
+        LogoutAuth::SignedJwt => {
+            let signed = match services.active_signing_key().await {
+                Ok(k) => gtr_bearer(
+                    &k,
+                    &services.settings.base_url,
+                    &app.client_id,
+                    &app.endpoint_url,
+                    now_ms() / 1000,
+                ),
+                Err(e) => Err(e),
+            };
+            match signed {
+                Ok(jwt) => jwt,
+                Err(e) => return CallOutcome::Retry(format!("could not sign: {e}")),
+            }
+        }
+    };
+    let headers = [
+        ("Authorization", format!("Bearer {bearer}")),
+        ("Idempotency-Key", key.to_string()),
+    ];
+    match services
+        .fetcher
+        .post_json(&app.endpoint_url, &headers, payload)
+        .await
+    {
+        Ok((status @ 200..=299, _)) => CallOutcome::Delivered(status),
+        Ok((status @ (429 | 500..=599), _)) => CallOutcome::Retry(format!("HTTP {status}")),
+        Ok((status, body)) => CallOutcome::Final(format!(
+            "HTTP {status} {}",
+            body.chars().take(200).collect::<String>()
+        )),
+        Err(e) => CallOutcome::Retry(e.to_string()),
+    }
+}
+
+fn backoff_ms(attempts: i64) -> i64 {
+    let base = 500_i64
+        .saturating_mul(1 << attempts.clamp(0, 10))
+        .min(60_000);
+    base / 2 + rand::thread_rng().gen_range(0..=base / 2)
+}
+
+/// Delivers one leased row and records its outcome (only while the lease holds).
+async fn deliver(services: &Services, owner: &str, row: Claimed) -> Result<(), CoreError> {
+    let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
+    let app = services
+        .get_logout_app(&row.target_id)
+        .await
+        .ok()
+        .filter(|a| a.active);
+    let outcome = match &app {
+        None => CallOutcome::Final("the logout app was removed or deactivated".into()),
+        Some(app) => call_app(services, app, &payload, &row.id).await,
+    };
+    let now = now_ms();
+    let attempts = row.attempts + 1;
+    let (status, result, next) = match &outcome {
+        CallOutcome::Delivered(code) => ("DELIVERED", format!("HTTP {code}"), now),
+        CallOutcome::Final(r) => ("FAILED", r.clone(), now),
+        CallOutcome::Retry(r) if now + backoff_ms(attempts) > row.deadline_ms => (
+            "FAILED",
+            format!("{r}; gave up after {attempts} attempts"),
+            now,
+        ),
+        CallOutcome::Retry(r) => ("PENDING", r.clone(), now + backoff_ms(attempts)),
+    };
+    let mut tx = services.db.begin().await?;
+    let updated = with_tx!(&mut tx, |conn| {
+        sqlx::query(
+        "UPDATE outbox SET status = $1, attempts = $2, next_attempt_ms = $3, last_result = $4, lease_owner = NULL, lease_until_ms = NULL, updated_ms = $5 \
+         WHERE id = $6 AND lease_owner = $7"
+    )
+    .bind(status)
+    .bind(attempts)
+    .bind(next)
+    .bind(&result)
+    .bind(now)
+    .bind(&row.id)
+    .bind(owner)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+    });
+    if updated == 0 {
+        // The lease expired and another worker owns the row now.
+        return Ok(());
+    }
+    if status != "PENDING" {
+        let name = app
+            .as_ref()
+            .map(|a| a.name.clone())
+            .unwrap_or_else(|| row.target_id.clone());
+        let mut ev = LogEvent::new(
+            "policy.entity_risk.action",
+            "Universal Logout call to an app",
+            system_actor(),
+        )
+        .with_target(LogTarget {
+            id: row.user_id.clone(),
+            target_type: "User".into(),
+            alternate_id: None,
+            display_name: None,
+            detail_entry: None,
+        })
+        .with_target(LogTarget {
+            id: row.target_id.clone(),
+            target_type: "AppInstance".into(),
+            alternate_id: None,
+            display_name: Some(name),
+            detail_entry: None,
+        })
+        .with_debug("PolicyAction", "TERMINATE_ALL_SESSIONS")
+        .with_debug("result", result.clone())
+        .with_debug("attempts", attempts)
+        .with_debug(
+            "TraceId",
+            row.logout_id
+                .clone()
+                .map(Value::String)
+                .unwrap_or(Value::Null),
+        );
+        if status == "FAILED" {
+            ev = ev.with_outcome("FAILURE", Some(result));
+        }
+        syslog::append(&mut tx, &ev).await?;
+        if let Some(logout_id) = &row.logout_id {
+            complete_logout(&mut tx, logout_id).await?;
+        }
+    }
+    tx.commit().await
+}
+
+/// Runs a delivery worker until the process ends.
+pub fn spawn_worker(services: Services, bus: ActionBus) -> tokio::task::JoinHandle<()> {
+    let owner = format!("worker-{}", uuid::Uuid::new_v4().simple());
+    tokio::spawn(async move {
+        loop {
+            match claim(&services.db, &owner, 16).await {
+                Ok(rows) if !rows.is_empty() => {
+                    let mut calls = tokio::task::JoinSet::new();
+                    for row in rows {
+                        let services = services.clone();
+                        let owner = owner.clone();
+                        calls.spawn(async move {
+                            if let Err(e) = deliver(&services, &owner, row).await {
+                                tracing::error!("outbox delivery failed: {e}");
+                            }
+                        });
+                    }
+                    while calls.join_next().await.is_some() {}
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("could not read the outbox: {e}"),
+            }
+            // Woken at once by a local commit; other replicas' work is found by polling.
+            let _ = tokio::time::timeout(Duration::from_millis(250), bus.notify.notified()).await;
+        }
+    })
+}
+
+impl Services {
+    /// Owed actions not yet delivered (for tests and the console).
+    pub async fn outbox_pending(&self) -> Result<i64, CoreError> {
+        Ok(with_db!(&self.db, |pool| sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM outbox WHERE status = 'PENDING'"
+        )
+        .fetch_one(pool)
+        .await?))
+    }
+}

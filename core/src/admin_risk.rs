@@ -1,0 +1,130 @@
+//! An admin's say on a user's risk (Okta's User Risk API, and the console's
+//! "Elevate risk"): a detection of type ADMIN_REPORTED_USER_RISK.
+
+use serde_json::{json, Value};
+
+use crate::directory::User;
+use crate::error::{Cause, CoreError};
+use crate::risk::{apply_contribution, Contribution, ADMIN_REPORTED, ADMIN_SOURCE};
+use crate::services::{Principal, Services};
+use crate::set::RiskLevel;
+use crate::syslog::{self, LogActor, LogEvent};
+use crate::with_db;
+
+pub const DEFAULT_REASON: &str = "override.by.admin";
+
+/// Reads `{riskLevel: HIGH|MEDIUM|LOW, riskReason?}`; NONE cannot be set.
+pub fn parse_user_risk_body(body: &Value) -> Result<(RiskLevel, String), Vec<Cause>> {
+    let mut causes = Vec::new();
+    let level = match body.get("riskLevel").and_then(Value::as_str) {
+        Some("HIGH") => Some(RiskLevel::High),
+        Some("MEDIUM") => Some(RiskLevel::Medium),
+        Some("LOW") => Some(RiskLevel::Low),
+        Some(other) => {
+            causes.push(Cause::new(
+                "riskLevel",
+                format!(
+                    "riskLevel must be HIGH, MEDIUM or LOW (NONE cannot be set), got {other:?}."
+                ),
+            ));
+            None
+        }
+        None => {
+            causes.push(Cause::new(
+                "riskLevel",
+                "riskLevel is required: HIGH, MEDIUM or LOW.",
+            ));
+            None
+        }
+    };
+    let reason = match body.get("riskReason") {
+        None | Some(Value::Null) => DEFAULT_REASON.to_string(),
+        Some(Value::String(r)) => {
+            if r.chars().count() > 500 {
+                causes.push(Cause::new(
+                    "riskReason",
+                    "riskReason must be at most 500 characters.",
+                ));
+            } else if !r.chars().all(|c| {
+                c.is_ascii_alphanumeric() || c.is_whitespace() || matches!(c, '-' | ',' | '.')
+            }) {
+                causes.push(Cause::new(
+                    "riskReason",
+                    "riskReason may hold only letters, digits, spaces, '-', ',' and '.'.",
+                ));
+            }
+            r.clone()
+        }
+        Some(_) => {
+            causes.push(Cause::new("riskReason", "riskReason must be a string."));
+            String::new()
+        }
+    };
+    match level {
+        Some(level) if causes.is_empty() => Ok((level, reason)),
+        _ => Err(causes),
+    }
+}
+
+impl Services {
+    /// Sets the admin contribution to a user's risk. Returns the user and
+    /// whether this created the admin's contribution (201) or replaced it (200).
+    pub async fn admin_set_risk(
+        &self,
+        by: &Principal,
+        user_id: &str,
+        level: RiskLevel,
+        reason: &str,
+    ) -> Result<(User, bool), CoreError> {
+        by.require_write()?;
+        let user = self.get_user(user_id).await?;
+        let existed: Option<String> = with_db!(&self.db, |pool| sqlx::query_scalar(
+            "SELECT level FROM risk_contributions WHERE user_id = $1 AND source = $2"
+        )
+        .bind(user_id)
+        .bind(ADMIN_SOURCE)
+        .fetch_optional(pool)
+        .await?);
+        let ev = LogEvent::by_admin("user.risk.detect", "User risk detected", by)
+            .with_target(user.log_target());
+        let mut tx = self.db.begin().await?;
+        let change = apply_contribution(
+            &mut tx,
+            user_id,
+            &Contribution {
+                source: ADMIN_SOURCE.into(),
+                source_name: by.email.clone(),
+                detection: ADMIN_REPORTED,
+                level: Some(level),
+                event_type: None,
+                reasons: Some(reason.to_string()),
+                jti: None,
+                log_event_uuid: Some(ev.uuid.clone()),
+            },
+        )
+        .await?;
+        let ev = ev.with_debug(
+            "risk",
+            json!({
+                "level": change.new.as_str(),
+                "previousLevel": change.previous.as_str(),
+                "detectionName": "Admin Reported User Risk",
+                "issuer": "ADMIN",
+                "reasons": reason,
+            }),
+        );
+        syslog::append(&mut tx, &ev).await?;
+        crate::policy_run::run_policy(
+            &mut tx,
+            &user,
+            ADMIN_REPORTED,
+            change.new,
+            &LogActor::admin(by),
+            &by.transaction_id,
+        )
+        .await?;
+        tx.commit().await?;
+        self.actions.wake();
+        Ok((self.get_user(user_id).await?, existed.is_none()))
+    }
+}

@@ -1,0 +1,1831 @@
+//! Querying the System Log the way Okta's `GET /api/v1/logs` does: a time
+//! window, a SCIM filter, keywords, keyset pagination in either order.
+//!
+//! The filter is compiled to SQL with bind parameters, never by pasting values
+//! into the text. Attributes that have their own indexed column (`eventType`,
+//! `actor.id`, `outcome.result`, `transaction.id`, `severity`, `uuid`) use it;
+//! `target.id eq` uses the `log_event_targets` index (see
+//! [`COMMON_TARGET_EVENTS`]); everything else is read from the stored JSON
+//! (`json_extract` on SQLite, `#>`/`#>>` on PostgreSQL), which means walking
+//! the window in order until a page is full: fast when matches are common,
+//! about 3–5 s per million events in the window when there are almost none.
+//! Attribute names are restricted to `[A-Za-z0-9_-]` segments, so their JSON
+//! paths can be written into the SQL as literals (which keeps them usable by
+//! expression indexes) without any risk of injection.
+//!
+//! # Filter semantics
+//! - Operators and the words `and`, `or`, `not`, `true`, `false`, `null` are
+//!   case-insensitive; attribute names are case-sensitive (they are JSON keys).
+//!   Precedence: `not` binds tighter than `and`, which binds tighter than `or`.
+//! - `eq`, `ne`, `gt`, `ge`, `lt`, `le` on strings are **case-sensitive** and
+//!   compare by code point (as Okta's `eq` does).
+//! - `co`, `sw`, `ew` are **case-insensitive** (ASCII letters on SQLite, all
+//!   letters on PostgreSQL) and accept only string values.
+//! - Comparisons are typed: a string never equals a number, `gt`/`lt` with a
+//!   number only match JSON numbers, `true`/`false` only match JSON booleans.
+//! - `pr` matches an attribute that is present and not `null`; `eq null` is
+//!   `not (… pr)` and `ne null` is `pr`.
+//! - `ne` is exactly `not (… eq …)`, so it also matches events that lack the
+//!   attribute. A missing attribute never matches any other operator.
+//! - `target.*` matches when **any** target matches; `target.id ne "x"` hence
+//!   means "no target has id x".
+//! - `published` cannot be used (Okta refuses it too): use `since`/`until`.
+//!
+//! # Window and order
+//! `since` is inclusive, `until` exclusive. Events are ordered by
+//! `(published, persistence sequence)`; the cursor is the last pair returned.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::Value;
+use time::format_description::well_known::{Iso8601, Rfc3339};
+use time::OffsetDateTime;
+
+use crate::db::Db;
+use crate::error::CoreError;
+use crate::services::Services;
+use crate::timefmt::now_ms;
+use crate::with_db;
+
+/// The most events one page may hold.
+pub const MAX_LIMIT: u32 = 1000;
+/// The page size when `limit` is not given.
+pub const DEFAULT_LIMIT: u32 = 100;
+/// At most this many `q` keywords…
+pub const MAX_KEYWORDS: usize = 10;
+/// …of at most this many characters each.
+pub const MAX_KEYWORD_CHARS: usize = 40;
+/// `since` defaults to this long before `until`.
+pub const DEFAULT_WINDOW_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+/// Guards against filters that would build huge statements or deep recursion.
+const MAX_NESTING: usize = 32;
+const MAX_CONDITIONS: usize = 100;
+
+/// A position in the log: the last `(published_ms, seq)` seen, and the lower
+/// bound of the window the page came from (so `next` links need no `since`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub published_ms: i64,
+    pub seq: i64,
+    pub since_ms: Option<i64>,
+}
+
+impl Cursor {
+    /// The opaque form used in `after`: base64url of `ms.seq[.since]`.
+    pub fn encode(&self) -> String {
+        let raw = match self.since_ms {
+            Some(since) => format!("{}.{}.{since}", self.published_ms, self.seq),
+            None => format!("{}.{}", self.published_ms, self.seq),
+        };
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// Reads what [`Cursor::encode`] wrote; `None` for anything else.
+    pub fn decode(s: &str) -> Option<Cursor> {
+        let bytes = URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok()?;
+        let raw = String::from_utf8(bytes).ok()?;
+        let mut parts = raw.split('.');
+        let published_ms = parts.next()?.parse().ok()?;
+        let seq = parts.next()?.parse().ok()?;
+        let since_ms = match parts.next() {
+            Some(p) => Some(p.parse().ok()?),
+            None => None,
+        };
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(Cursor {
+            published_ms,
+            seq,
+            since_ms,
+        })
+    }
+}
+
+/// One page request. `until_ms: None` means now; `since_ms: None` means
+/// seven days before `until` (ignored when `after` is set: the cursor carries
+/// its window). Ascending with `until_ms: None` is Okta's *polling* mode.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogQuery {
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    pub after: Option<Cursor>,
+    pub filter: Option<Filter>,
+    /// Lower-cased keywords (see [`parse_keywords`]); every one must match.
+    pub keywords: Vec<String>,
+    pub limit: u32,
+    pub descending: bool,
+}
+
+impl Default for LogQuery {
+    fn default() -> Self {
+        LogQuery {
+            since_ms: None,
+            until_ms: None,
+            after: None,
+            filter: None,
+            keywords: Vec::new(),
+            limit: DEFAULT_LIMIT,
+            descending: false,
+        }
+    }
+}
+
+impl LogQuery {
+    /// Okta's polling mode: ascending with no `until`. Its pages always have
+    /// a `next`, even when empty, so a client can keep following it.
+    pub fn is_polling(&self) -> bool {
+        self.until_ms.is_none() && !self.descending
+    }
+}
+
+/// One page of results: the stored LogEvent JSON objects, untouched, and
+/// where the next page starts. `next` is set when more events exist, and
+/// always in polling mode.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogPage {
+    pub events: Vec<Value>,
+    pub next: Option<Cursor>,
+}
+
+/// Parses an ISO 8601 / RFC 3339 date-time with an offset
+/// (`2026-11-22T10:00:00Z`, `…+02:00`, `…10:00:00.123Z`) into Unix milliseconds.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let t = OffsetDateTime::parse(s, &Rfc3339)
+        .or_else(|_| OffsetDateTime::parse(s, &Iso8601::DEFAULT))
+        .ok()?;
+    i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000_000)).ok()
+}
+
+/// Splits `q` into lower-cased keywords, refusing more than
+/// [`MAX_KEYWORDS`] or any longer than [`MAX_KEYWORD_CHARS`] characters.
+pub fn parse_keywords(q: &str) -> Result<Vec<String>, String> {
+    let words: Vec<String> = q.split_whitespace().map(str::to_lowercase).collect();
+    if words.len() > MAX_KEYWORDS {
+        return Err(format!(
+            "at most {MAX_KEYWORDS} keywords are allowed, got {}",
+            words.len()
+        ));
+    }
+    if let Some(long) = words.iter().find(|w| w.chars().count() > MAX_KEYWORD_CHARS) {
+        return Err(format!(
+            "keyword {long:?} is longer than {MAX_KEYWORD_CHARS} characters"
+        ));
+    }
+    Ok(words)
+}
+
+// ---------------------------------------------------------------------------
+// The filter language
+// ---------------------------------------------------------------------------
+
+/// A parsed SCIM filter.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Filter {
+    Compare {
+        attr: Attr,
+        op: CompareOp,
+        value: Literal,
+    },
+    Present(Attr),
+    And(Box<Filter>, Box<Filter>),
+    Or(Box<Filter>, Box<Filter>),
+    Not(Box<Filter>),
+}
+
+/// A validated attribute path, e.g. `["debugContext", "debugData", "url"]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attr(pub Vec<String>);
+
+impl fmt::Display for Attr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("."))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompareOp {
+    Eq,
+    Ne,
+    Co,
+    Sw,
+    Ew,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+impl CompareOp {
+    fn parse(word: &str) -> Option<CompareOp> {
+        Some(match word.to_ascii_lowercase().as_str() {
+            "eq" => CompareOp::Eq,
+            "ne" => CompareOp::Ne,
+            "co" => CompareOp::Co,
+            "sw" => CompareOp::Sw,
+            "ew" => CompareOp::Ew,
+            "gt" => CompareOp::Gt,
+            "ge" => CompareOp::Ge,
+            "lt" => CompareOp::Lt,
+            "le" => CompareOp::Le,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompareOp::Eq => "eq",
+            CompareOp::Ne => "ne",
+            CompareOp::Co => "co",
+            CompareOp::Sw => "sw",
+            CompareOp::Ew => "ew",
+            CompareOp::Gt => "gt",
+            CompareOp::Ge => "ge",
+            CompareOp::Lt => "lt",
+            CompareOp::Le => "le",
+        }
+    }
+
+    fn is_ordering(self) -> bool {
+        matches!(
+            self,
+            CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le
+        )
+    }
+
+    fn is_pattern(self) -> bool {
+        matches!(self, CompareOp::Co | CompareOp::Sw | CompareOp::Ew)
+    }
+
+    fn sql(self) -> &'static str {
+        match self {
+            CompareOp::Gt => ">",
+            CompareOp::Ge => ">=",
+            CompareOp::Lt => "<",
+            CompareOp::Le => "<=",
+            _ => "=",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Literal {
+    String(String),
+    Number(f64),
+    Bool(bool),
+    Null,
+}
+
+/// Why a filter was refused, and where (a 0-based character position).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilterError {
+    pub message: String,
+    pub position: usize,
+}
+
+impl fmt::Display for FilterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at position {}", self.message, self.position)
+    }
+}
+
+impl std::error::Error for FilterError {}
+
+fn err<T>(message: impl Into<String>, position: usize) -> Result<T, FilterError> {
+    Err(FilterError {
+        message: message.into(),
+        position,
+    })
+}
+
+/// Top-level LogEvent members that hold a single value.
+const SCALARS: &[&str] = &[
+    "uuid",
+    "eventType",
+    "version",
+    "severity",
+    "legacyEventType",
+    "displayMessage",
+];
+/// Top-level LogEvent members that are objects (or, for `target`, arrays of them).
+const OBJECTS: &[&str] = &[
+    "actor",
+    "client",
+    "device",
+    "outcome",
+    "target",
+    "transaction",
+    "debugContext",
+    "authenticationContext",
+    "securityContext",
+    "request",
+];
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    LParen,
+    RParen,
+    Word(String),
+    Str(String),
+    Num(f64),
+    End,
+}
+
+impl Tok {
+    fn describe(&self) -> String {
+        match self {
+            Tok::LParen => "\"(\"".into(),
+            Tok::RParen => "\")\"".into(),
+            Tok::Word(w) => format!("{w:?}"),
+            Tok::Str(s) => format!("the string {s:?}"),
+            Tok::Num(n) => format!("the number {n}"),
+            Tok::End => "the end of the filter".into(),
+        }
+    }
+}
+
+fn is_word_start(c: char) -> bool {
+    c.is_ascii_alphabetic() || c == '_'
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'
+}
+
+fn lex(input: &str) -> Result<Vec<(Tok, usize)>, FilterError> {
+    let chars: Vec<char> = input.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let start = i;
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '(' {
+            out.push((Tok::LParen, start));
+            i += 1;
+        } else if c == ')' {
+            out.push((Tok::RParen, start));
+            i += 1;
+        } else if c == '"' {
+            i += 1;
+            let mut s = String::new();
+            loop {
+                let Some(&c) = chars.get(i) else {
+                    return err("unterminated string", start);
+                };
+                i += 1;
+                match c {
+                    '"' => break,
+                    '\\' => {
+                        let Some(&e) = chars.get(i) else {
+                            return err("unterminated string", start);
+                        };
+                        i += 1;
+                        match e {
+                            '"' => s.push('"'),
+                            '\\' => s.push('\\'),
+                            '/' => s.push('/'),
+                            'b' => s.push('\u{8}'),
+                            'f' => s.push('\u{c}'),
+                            'n' => s.push('\n'),
+                            'r' => s.push('\r'),
+                            't' => s.push('\t'),
+                            'u' => {
+                                let hex: String = chars.iter().skip(i).take(4).collect();
+                                let code = (hex.len() == 4)
+                                    .then(|| u32::from_str_radix(&hex, 16).ok())
+                                    .flatten()
+                                    .and_then(char::from_u32);
+                                match code {
+                                    Some(ch) => s.push(ch),
+                                    None => return err("invalid \\u escape", i - 2),
+                                }
+                                i += 4;
+                            }
+                            other => {
+                                return err(format!("invalid escape \\{other}"), i - 2);
+                            }
+                        }
+                    }
+                    c => s.push(c),
+                }
+            }
+            out.push((Tok::Str(s), start));
+        } else if c == '-' || c.is_ascii_digit() {
+            let mut j = i + 1;
+            while j < chars.len()
+                && (chars[j].is_ascii_digit() || matches!(chars[j], '.' | 'e' | 'E' | '+' | '-'))
+            {
+                j += 1;
+            }
+            let text: String = chars[i..j].iter().collect();
+            match json_number(&text) {
+                Some(n) => out.push((Tok::Num(n), start)),
+                None => return err(format!("invalid number {text:?}"), start),
+            }
+            i = j;
+        } else if is_word_start(c) {
+            let mut j = i + 1;
+            while j < chars.len() && is_word_char(chars[j]) {
+                j += 1;
+            }
+            out.push((Tok::Word(chars[i..j].iter().collect()), start));
+            i = j;
+        } else {
+            return err(format!("unexpected character {c:?}"), start);
+        }
+    }
+    out.push((Tok::End, chars.len()));
+    Ok(out)
+}
+
+/// A number in JSON's grammar, finite.
+fn json_number(text: &str) -> Option<f64> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    let n = v.as_number()?.as_f64()?;
+    n.is_finite().then_some(n)
+}
+
+struct Parser {
+    toks: Vec<(Tok, usize)>,
+    i: usize,
+    depth: usize,
+    conditions: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> &(Tok, usize) {
+        // lex always ends with Tok::End, and the parser never moves past it.
+        &self.toks[self.i.min(self.toks.len() - 1)]
+    }
+
+    fn bump(&mut self) -> (Tok, usize) {
+        let t = self.peek().clone();
+        if self.i < self.toks.len() - 1 {
+            self.i += 1;
+        }
+        t
+    }
+
+    fn peek_keyword(&self, kw: &str) -> bool {
+        matches!(&self.peek().0, Tok::Word(w) if w.eq_ignore_ascii_case(kw))
+    }
+
+    fn enter(&mut self, pos: usize) -> Result<(), FilterError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return err(
+                format!("the filter is nested more than {MAX_NESTING} levels deep"),
+                pos,
+            );
+        }
+        Ok(())
+    }
+
+    fn or_expr(&mut self) -> Result<Filter, FilterError> {
+        let mut left = self.and_expr()?;
+        while self.peek_keyword("or") {
+            self.bump();
+            let right = self.and_expr()?;
+            left = Filter::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn and_expr(&mut self) -> Result<Filter, FilterError> {
+        let mut left = self.unary()?;
+        while self.peek_keyword("and") {
+            self.bump();
+            let right = self.unary()?;
+            left = Filter::And(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn unary(&mut self) -> Result<Filter, FilterError> {
+        let (tok, pos) = self.peek().clone();
+        if self.peek_keyword("not") {
+            self.bump();
+            self.enter(pos)?;
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Filter::Not(Box::new(inner)));
+        }
+        if tok == Tok::LParen {
+            self.bump();
+            self.enter(pos)?;
+            let inner = self.or_expr()?;
+            self.depth -= 1;
+            let (close, close_pos) = self.bump();
+            if close != Tok::RParen {
+                return err(
+                    format!(
+                        "expected \")\" to close the \"(\" at position {pos}, found {}",
+                        close.describe()
+                    ),
+                    close_pos,
+                );
+            }
+            return Ok(inner);
+        }
+        self.comparison()
+    }
+
+    fn comparison(&mut self) -> Result<Filter, FilterError> {
+        let (tok, pos) = self.bump();
+        let name = match tok {
+            Tok::Word(w)
+                if !["and", "or", "not"]
+                    .iter()
+                    .any(|k| w.eq_ignore_ascii_case(k)) =>
+            {
+                w
+            }
+            other => {
+                return err(
+                    format!("expected an attribute name, found {}", other.describe()),
+                    pos,
+                )
+            }
+        };
+        self.conditions += 1;
+        if self.conditions > MAX_CONDITIONS {
+            return err(
+                format!("the filter has more than {MAX_CONDITIONS} conditions"),
+                pos,
+            );
+        }
+        let (op_tok, op_pos) = self.bump();
+        let op_word = match op_tok {
+            Tok::Word(w) => w,
+            _ => return err(format!("expected an operator after {name:?}"), op_pos),
+        };
+        let attr = resolve_attr(&name, pos, op_word.eq_ignore_ascii_case("pr"))?;
+        if op_word.eq_ignore_ascii_case("pr") {
+            return Ok(Filter::Present(attr));
+        }
+        let Some(op) = CompareOp::parse(&op_word) else {
+            return err(
+                format!(
+                    "unknown operator {op_word:?} after {name:?}; expected one of eq, ne, co, sw, ew, pr, gt, ge, lt, le"
+                ),
+                op_pos,
+            );
+        };
+        let (value_tok, value_pos) = self.bump();
+        let value = match value_tok {
+            Tok::Str(s) => Literal::String(s),
+            Tok::Num(n) => Literal::Number(n),
+            Tok::Word(w) if w.eq_ignore_ascii_case("true") => Literal::Bool(true),
+            Tok::Word(w) if w.eq_ignore_ascii_case("false") => Literal::Bool(false),
+            Tok::Word(w) if w.eq_ignore_ascii_case("null") => Literal::Null,
+            Tok::End => {
+                return err(format!("expected a value after {:?}", op.as_str()), value_pos)
+            }
+            other => {
+                return err(
+                    format!(
+                        "expected a value (a quoted string, a number, true, false or null) after {:?}, found {}",
+                        op.as_str(),
+                        other.describe()
+                    ),
+                    value_pos,
+                )
+            }
+        };
+        match (&value, op) {
+            (Literal::String(_), _) => {}
+            (Literal::Number(_), o) if !o.is_pattern() => {}
+            (Literal::Bool(_) | Literal::Null, CompareOp::Eq | CompareOp::Ne) => {}
+            _ => {
+                return err(
+                    format!(
+                        "{:?} needs a {} value",
+                        op.as_str(),
+                        if op.is_pattern() {
+                            "quoted string"
+                        } else {
+                            "string or number"
+                        }
+                    ),
+                    value_pos,
+                )
+            }
+        }
+        Ok(Filter::Compare { attr, op, value })
+    }
+}
+
+fn resolve_attr(name: &str, pos: usize, present: bool) -> Result<Attr, FilterError> {
+    let segments: Vec<String> = name.split('.').map(str::to_string).collect();
+    if segments.iter().any(|s| {
+        s.is_empty()
+            || !s
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    }) {
+        return err(format!("invalid attribute name {name:?}"), pos);
+    }
+    let top = segments[0].as_str();
+    if top == "published" {
+        return err(
+            "published cannot be used in a filter; use the since and until parameters",
+            pos,
+        );
+    }
+    if SCALARS.contains(&top) {
+        if segments.len() > 1 {
+            return err(
+                format!("unknown attribute {name:?}: {top} has no sub-attributes"),
+                pos,
+            );
+        }
+    } else if OBJECTS.contains(&top) {
+        if segments.len() == 1 && !present {
+            return err(
+                format!("{top} is an object: filter on one of its attributes, such as {top}.id"),
+                pos,
+            );
+        }
+    } else {
+        return err(format!("unknown attribute {top:?}"), pos);
+    }
+    Ok(Attr(segments))
+}
+
+/// Parses a SCIM filter (RFC 7644 §3.4.2.2, without `[ ]`) over LogEvent attributes.
+pub fn parse_filter(s: &str) -> Result<Filter, FilterError> {
+    let toks = lex(s)?;
+    let mut p = Parser {
+        toks,
+        i: 0,
+        depth: 0,
+        conditions: 0,
+    };
+    let f = p.or_expr()?;
+    let (tok, pos) = p.peek().clone();
+    if tok != Tok::End {
+        let hint = if tok == Tok::RParen {
+            "unbalanced \")\"".to_string()
+        } else {
+            format!("unexpected {}; join conditions with and/or", tok.describe())
+        };
+        return err(hint, pos);
+    }
+    Ok(f)
+}
+
+// ---------------------------------------------------------------------------
+// SQL generation
+// ---------------------------------------------------------------------------
+
+/// Which SQL dialect to generate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    pub fn of(db: &Db) -> Dialect {
+        match db {
+            Db::Sqlite(_) => Dialect::Sqlite,
+            Db::Postgres(_) => Dialect::Postgres,
+        }
+    }
+}
+
+/// A value bound to a `$n` placeholder.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Bind {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+/// A statement and its parameters, `$1` first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sql {
+    pub text: String,
+    pub binds: Vec<Bind>,
+}
+
+struct Builder<'a> {
+    dialect: Dialect,
+    binds: Vec<Bind>,
+    /// Target ids with many events (see [`COMMON_TARGET_EVENTS`]).
+    common_targets: &'a [String],
+}
+
+/// SQLite plans `target.id eq` by the form of the SQL alone, so the form is
+/// chosen per target: up to this many events, the target's index entries
+/// drive the query (`seq IN (…)`, a few ms whatever the window); above it, the
+/// window is walked in order and each event probed (`EXISTS`), which finds a
+/// page of a common target's events quickly. PostgreSQL plans both the same.
+pub const COMMON_TARGET_EVENTS: i64 = 5000;
+
+/// The values of every `target.id eq "…"` (and `ne`) in `filter`.
+pub fn target_ids(filter: &Filter, out: &mut Vec<String>) {
+    match filter {
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            target_ids(a, out);
+            target_ids(b, out);
+        }
+        Filter::Not(a) => target_ids(a, out),
+        Filter::Present(_) => {}
+        Filter::Compare { attr, op, value } => {
+            if let (Literal::String(s), CompareOp::Eq | CompareOp::Ne) = (value, op) {
+                if attr.0 == ["target", "id"] && !out.contains(s) {
+                    out.push(s.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Where an attribute's value lives.
+enum Source<'a> {
+    /// An indexed TEXT column of `log_events`.
+    Column(&'static str),
+    /// A path inside the event's JSON.
+    Json(&'a [String]),
+    /// A path inside each element of the `target` array (any may match).
+    Target(&'a [String]),
+}
+
+fn source(attr: &Attr) -> Source<'_> {
+    let path: Vec<&str> = attr.0.iter().map(String::as_str).collect();
+    match path.as_slice() {
+        ["uuid"] => Source::Column("uuid"),
+        ["eventType"] => Source::Column("event_type"),
+        ["severity"] => Source::Column("severity"),
+        ["actor", "id"] => Source::Column("actor_id"),
+        ["outcome", "result"] => Source::Column("outcome_result"),
+        ["transaction", "id"] => Source::Column("transaction_id"),
+        ["target", _, ..] => Source::Target(&attr.0[1..]),
+        _ => Source::Json(&attr.0),
+    }
+}
+
+/// The two ways of reading a JSON path from a base expression.
+struct JsonPath {
+    /// The JSON type name (SQLite `json_type`, PostgreSQL `jsonb_typeof`), NULL if absent.
+    typ: String,
+    /// The scalar as SQL text (PostgreSQL) or typed value (SQLite).
+    val: String,
+    /// PostgreSQL: the value as `jsonb` (SQLite: same as `val`).
+    json: String,
+}
+
+impl Builder<'_> {
+    fn param(&mut self, b: Bind) -> String {
+        self.binds.push(b);
+        format!("${}", self.binds.len())
+    }
+
+    fn json_path(&self, base: &str, path: &[String]) -> JsonPath {
+        match self.dialect {
+            Dialect::Sqlite => {
+                let p: String = path.iter().map(|s| format!(".\"{s}\"")).collect();
+                JsonPath {
+                    typ: format!("json_type({base}, '${p}')"),
+                    val: format!("json_extract({base}, '${p}')"),
+                    json: format!("json_extract({base}, '${p}')"),
+                }
+            }
+            Dialect::Postgres => {
+                let p = path
+                    .iter()
+                    .map(|s| format!("\"{s}\""))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                JsonPath {
+                    typ: format!("jsonb_typeof({base} #> '{{{p}}}')"),
+                    val: format!("({base} #>> '{{{p}}}')"),
+                    json: format!("({base} #> '{{{p}}}')"),
+                }
+            }
+        }
+    }
+
+    fn like(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "LIKE",
+            Dialect::Postgres => "ILIKE",
+        }
+    }
+
+    fn collate(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " COLLATE \"C\"",
+        }
+    }
+
+    fn filter(&mut self, f: &Filter) -> String {
+        match f {
+            Filter::And(a, b) => format!("({} AND {})", self.filter(a), self.filter(b)),
+            Filter::Or(a, b) => format!("({} OR {})", self.filter(a), self.filter(b)),
+            Filter::Not(a) => format!("NOT COALESCE({}, FALSE)", self.filter(a)),
+            Filter::Present(attr) => self.on_source(attr, |b, typ_val| b.present(typ_val)),
+            Filter::Compare {
+                attr,
+                op: CompareOp::Ne,
+                value,
+            } => {
+                let eq = self.compare(attr, CompareOp::Eq, value);
+                format!("NOT COALESCE({eq}, FALSE)")
+            }
+            Filter::Compare { attr, op, value } => self.compare(attr, *op, value),
+        }
+    }
+
+    fn compare(&mut self, attr: &Attr, op: CompareOp, value: &Literal) -> String {
+        if *value == Literal::Null {
+            // `eq null` is "absent"; `ne null` (handled by the caller as
+            // not-eq) therefore becomes "present".
+            let present = self.on_source(attr, |b, v| b.present(v));
+            return format!("NOT COALESCE({present}, FALSE)");
+        }
+        if let (Source::Target(rest), CompareOp::Eq, Literal::String(s)) = (source(attr), op, value)
+        {
+            if rest == ["id"] {
+                let p = self.param(Bind::Text(s.clone()));
+                return if self.common_targets.contains(s) {
+                    format!(
+                        "EXISTS (SELECT 1 FROM log_event_targets t WHERE t.seq = log_events.seq AND t.target_id = {p})"
+                    )
+                } else {
+                    format!(
+                        "log_events.seq IN (SELECT t.seq FROM log_event_targets t WHERE t.target_id = {p})"
+                    )
+                };
+            }
+        }
+        if let (Source::Target(rest), CompareOp::Eq, Dialect::Postgres) =
+            (source(attr), op, self.dialect)
+        {
+            // PostgreSQL: "some target has this value" as one containment
+            // test, so each row's body is parsed once.
+            let mut doc = self.jsonb_literal(value);
+            for key in rest.iter().rev() {
+                doc = format!("jsonb_build_object('{key}', {doc})");
+            }
+            return format!("(log_events.body::jsonb -> 'target') @> jsonb_build_array({doc})");
+        }
+        self.on_source(attr, |b, v| b.leaf(v, op, value))
+    }
+
+    /// Builds the condition for `attr` with `leaf`, wrapping target paths in
+    /// an "any element" subquery.
+    fn on_source(
+        &mut self,
+        attr: &Attr,
+        leaf: impl FnOnce(&mut Self, Value_<'_>) -> String,
+    ) -> String {
+        match source(attr) {
+            Source::Column(col) => leaf(self, Value_::Column(col)),
+            Source::Json(path) => {
+                let base = match self.dialect {
+                    Dialect::Sqlite => "log_events.body",
+                    Dialect::Postgres => "log_events.body::jsonb",
+                };
+                let jp = self.json_path(base, path);
+                leaf(self, Value_::Json(jp))
+            }
+            Source::Target(rest) => {
+                let (from, base) = match self.dialect {
+                    Dialect::Sqlite => ("json_each(log_events.body, '$.target') AS t", "t.value"),
+                    Dialect::Postgres => (
+                        "jsonb_path_query(log_events.body::jsonb, '$.target[*]') AS t(v)",
+                        "t.v",
+                    ),
+                };
+                let jp = self.json_path(base, rest);
+                let cond = leaf(self, Value_::Json(jp));
+                format!("EXISTS (SELECT 1 FROM {from} WHERE {cond})")
+            }
+        }
+    }
+
+    fn present(&mut self, v: Value_<'_>) -> String {
+        match v {
+            Value_::Column(col) => format!("{col} IS NOT NULL"),
+            Value_::Json(jp) => format!("COALESCE({}, 'null') <> 'null'", jp.typ),
+        }
+    }
+
+    /// A typed comparison of one value with a literal (`ne`, `null` and
+    /// `target.id eq` are handled before this).
+    /// PostgreSQL: a string, number or boolean literal as `jsonb`, bound.
+    fn jsonb_literal(&mut self, value: &Literal) -> String {
+        match value {
+            Literal::String(s) => {
+                let p = self.param(Bind::Text(s.clone()));
+                format!("to_jsonb({p}::text)")
+            }
+            Literal::Number(n) => {
+                let p = self.param(Bind::Float(*n));
+                format!("to_jsonb({p}::numeric)")
+            }
+            Literal::Bool(b) => format!("'{b}'::jsonb"),
+            Literal::Null => "'null'::jsonb".into(),
+        }
+    }
+
+    fn leaf(&mut self, v: Value_<'_>, op: CompareOp, value: &Literal) -> String {
+        let d = self.dialect;
+        if let (Value_::Json(jp), Dialect::Postgres, CompareOp::Eq) = (&v, d, op) {
+            // A typed equality on jsonb: one parse of the body, not two.
+            let lit = self.jsonb_literal(value);
+            return format!("{} = {lit}", jp.json);
+        }
+        match (v, value) {
+            (Value_::Column(col), Literal::String(s)) => self.string_op(col.to_string(), op, s),
+            // Indexed columns only hold strings.
+            (Value_::Column(_), _) => "FALSE".into(),
+            (Value_::Json(jp), Literal::String(s)) => {
+                let expr = match d {
+                    Dialect::Sqlite => {
+                        format!("(CASE WHEN {} = 'text' THEN {} END)", jp.typ, jp.val)
+                    }
+                    Dialect::Postgres => {
+                        format!("(CASE WHEN {} = 'string' THEN {} END)", jp.typ, jp.val)
+                    }
+                };
+                self.string_op(expr, op, s)
+            }
+            (Value_::Json(jp), Literal::Number(n)) => {
+                let p = self.param(Bind::Float(*n));
+                match d {
+                    Dialect::Sqlite => format!(
+                        "(CASE WHEN {} IN ('integer', 'real') THEN {} END) {} {p}",
+                        jp.typ,
+                        jp.val,
+                        op.sql()
+                    ),
+                    Dialect::Postgres => format!(
+                        "(CASE WHEN {} = 'number' THEN {}::numeric END) {} {p}::numeric",
+                        jp.typ,
+                        jp.val,
+                        op.sql()
+                    ),
+                }
+            }
+            (Value_::Json(jp), Literal::Bool(b)) => match d {
+                Dialect::Sqlite => format!("{} = '{b}'", jp.typ),
+                Dialect::Postgres => format!("{} = '{b}'::jsonb", jp.json),
+            },
+            // Null is handled by `compare`.
+            (Value_::Json(_), Literal::Null) => "FALSE".into(),
+        }
+    }
+
+    fn string_op(&mut self, expr: String, op: CompareOp, s: &str) -> String {
+        let pattern = |s: &str| {
+            s.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        };
+        match op {
+            CompareOp::Co | CompareOp::Sw | CompareOp::Ew => {
+                let pat = match op {
+                    CompareOp::Co => format!("%{}%", pattern(s)),
+                    CompareOp::Sw => format!("{}%", pattern(s)),
+                    _ => format!("%{}", pattern(s)),
+                };
+                let p = self.param(Bind::Text(pat));
+                format!("{expr} {} {p} ESCAPE '\\'", self.like())
+            }
+            o if o.is_ordering() => {
+                let p = self.param(Bind::Text(s.to_string()));
+                format!("{expr}{} {} {p}", self.collate(), o.sql())
+            }
+            _ => {
+                let p = self.param(Bind::Text(s.to_string()));
+                format!("{expr} = {p}")
+            }
+        }
+    }
+}
+
+/// A value to compare: a column name, or a JSON path's type and value.
+enum Value_<'a> {
+    Column(&'a str),
+    Json(JsonPath),
+}
+
+/// The SQL condition for `filter` alone, its placeholders numbered from `$1`;
+/// `common_targets` as for [`page_sql`].
+pub fn filter_sql(filter: &Filter, dialect: Dialect, common_targets: &[String]) -> Sql {
+    let mut b = Builder {
+        dialect,
+        binds: Vec::new(),
+        common_targets,
+    };
+    let text = b.filter(filter);
+    Sql {
+        text,
+        binds: b.binds,
+    }
+}
+
+/// The LIKE pattern for one keyword: a substring of the lower-cased search text.
+fn keyword_pattern(kw: &str) -> String {
+    let escaped = kw
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// The page query: the window `[since, until)`, strictly after (or, descending,
+/// before) `from`, the filter and keywords, in keyset order, `limit + 1` rows.
+/// `common_targets` lists the filter's target ids that have more than
+/// [`COMMON_TARGET_EVENTS`] events.
+pub fn page_sql(
+    query: &LogQuery,
+    since_ms: i64,
+    until_ms: i64,
+    from: &Cursor,
+    dialect: Dialect,
+    common_targets: &[String],
+) -> Sql {
+    let mut b = Builder {
+        dialect,
+        binds: Vec::new(),
+        common_targets,
+    };
+    let since = b.param(Bind::Int(since_ms));
+    let until = b.param(Bind::Int(until_ms));
+    let from_ms = b.param(Bind::Int(from.published_ms));
+    let from_seq = b.param(Bind::Int(from.seq));
+    let (cmp, dir) = if query.descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    let mut text = format!(
+        "SELECT seq, published_ms, body FROM log_events \
+         WHERE published_ms >= {since} AND published_ms < {until} \
+         AND (published_ms, seq) {cmp} ({from_ms}, {from_seq})"
+    );
+    if let Some(f) = &query.filter {
+        let cond = b.filter(f);
+        text.push_str(&format!(" AND {cond}"));
+    }
+    for kw in &query.keywords {
+        let p = b.param(Bind::Text(keyword_pattern(kw)));
+        text.push_str(&format!(
+            " AND COALESCE(search_text, lower(body)) LIKE {p} ESCAPE '\\'"
+        ));
+    }
+    let limit = b.param(Bind::Int(i64::from(query.limit) + 1));
+    text.push_str(&format!(
+        " ORDER BY published_ms {dir}, seq {dir} LIMIT {limit}"
+    ));
+    Sql {
+        text,
+        binds: b.binds,
+    }
+}
+
+impl Services {
+    /// On SQLite, the filter's target ids that have more than
+    /// [`COMMON_TARGET_EVENTS`] events (each counted up to that bound).
+    async fn common_targets(&self, query: &LogQuery) -> Result<Vec<String>, CoreError> {
+        let (Db::Sqlite(pool), Some(filter)) = (&self.db, &query.filter) else {
+            return Ok(Vec::new());
+        };
+        let mut ids = Vec::new();
+        target_ids(filter, &mut ids);
+        let mut common = Vec::new();
+        for id in ids {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM log_event_targets WHERE target_id = $1 LIMIT $2)",
+            )
+            .bind(&id)
+            .bind(COMMON_TARGET_EVENTS + 1)
+            .fetch_one(pool)
+            .await?;
+            if n > COMMON_TARGET_EVENTS {
+                common.push(id);
+            }
+        }
+        Ok(common)
+    }
+
+    /// One page of the System Log. See the module documentation for the semantics.
+    pub async fn query_logs(&self, query: &LogQuery) -> Result<LogPage, CoreError> {
+        let until = query.until_ms.unwrap_or_else(now_ms);
+        let since = match &query.after {
+            Some(c) => c.since_ms,
+            None => Some(
+                query
+                    .since_ms
+                    .unwrap_or_else(|| until.saturating_sub(DEFAULT_WINDOW_MS)),
+            ),
+        };
+        // Where this page starts: the cursor, or the edge of the window.
+        let from = match &query.after {
+            Some(c) => c.clone(),
+            None if query.descending => Cursor {
+                published_ms: until,
+                seq: i64::MIN,
+                since_ms: since,
+            },
+            None => Cursor {
+                published_ms: since.unwrap_or(i64::MIN).saturating_sub(1),
+                seq: i64::MAX,
+                since_ms: since,
+            },
+        };
+        let common_targets = self.common_targets(query).await?;
+        let sql = page_sql(
+            query,
+            since.unwrap_or(i64::MIN),
+            until,
+            &from,
+            Dialect::of(&self.db),
+            &common_targets,
+        );
+        let mut rows: Vec<(i64, i64, String)> = with_db!(&self.db, |pool| {
+            let mut q = sqlx::query_as::<_, (i64, i64, String)>(&sql.text);
+            for bind in &sql.binds {
+                q = match bind {
+                    Bind::Int(v) => q.bind(*v),
+                    Bind::Float(v) => q.bind(*v),
+                    Bind::Text(v) => q.bind(v.clone()),
+                };
+            }
+            q.fetch_all(pool).await?
+        });
+        let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let position = rows
+            .last()
+            .map(|(seq, published_ms, _)| Cursor {
+                published_ms: *published_ms,
+                seq: *seq,
+                since_ms: since,
+            })
+            .unwrap_or(from);
+        let events = rows
+            .iter()
+            .map(|(_, _, body)| {
+                serde_json::from_str(body).map_err(|e| CoreError::Internal(e.to_string()))
+            })
+            .collect::<Result<Vec<Value>, _>>()?;
+        let next = (more || query.is_polling()).then_some(position);
+        Ok(LogPage { events, next })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn attr(s: &str) -> Attr {
+        Attr(s.split('.').map(str::to_string).collect())
+    }
+
+    fn cmp(a: &str, op: CompareOp, v: Literal) -> Filter {
+        Filter::Compare {
+            attr: attr(a),
+            op,
+            value: v,
+        }
+    }
+
+    fn s(v: &str) -> Literal {
+        Literal::String(v.into())
+    }
+
+    fn and(a: Filter, b: Filter) -> Filter {
+        Filter::And(Box::new(a), Box::new(b))
+    }
+
+    fn or(a: Filter, b: Filter) -> Filter {
+        Filter::Or(Box::new(a), Box::new(b))
+    }
+
+    fn not(a: Filter) -> Filter {
+        Filter::Not(Box::new(a))
+    }
+
+    fn parse_err(input: &str) -> String {
+        parse_filter(input).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_every_operator() {
+        let ops = [
+            ("eq", CompareOp::Eq),
+            ("ne", CompareOp::Ne),
+            ("co", CompareOp::Co),
+            ("sw", CompareOp::Sw),
+            ("ew", CompareOp::Ew),
+            ("gt", CompareOp::Gt),
+            ("ge", CompareOp::Ge),
+            ("lt", CompareOp::Lt),
+            ("le", CompareOp::Le),
+        ];
+        for (word, op) in ops {
+            let f = parse_filter(&format!("eventType {word} \"user.session\"")).unwrap();
+            assert_eq!(f, cmp("eventType", op, s("user.session")), "{word}");
+            // Operators are case-insensitive.
+            let f = parse_filter(&format!("eventType {} \"x\"", word.to_uppercase())).unwrap();
+            assert_eq!(f, cmp("eventType", op, s("x")));
+        }
+        assert_eq!(
+            parse_filter("outcome.reason pr").unwrap(),
+            Filter::Present(attr("outcome.reason"))
+        );
+        assert_eq!(
+            parse_filter("target PR").unwrap(),
+            Filter::Present(attr("target"))
+        );
+    }
+
+    #[test]
+    fn parses_literals() {
+        assert_eq!(
+            parse_filter("debugContext.debugData.n gt -1.5e2").unwrap(),
+            cmp(
+                "debugContext.debugData.n",
+                CompareOp::Gt,
+                Literal::Number(-150.0)
+            )
+        );
+        assert_eq!(
+            parse_filter("debugContext.debugData.flag eq TRUE").unwrap(),
+            cmp(
+                "debugContext.debugData.flag",
+                CompareOp::Eq,
+                Literal::Bool(true)
+            )
+        );
+        assert_eq!(
+            parse_filter("debugContext.debugData.flag ne false").unwrap(),
+            cmp(
+                "debugContext.debugData.flag",
+                CompareOp::Ne,
+                Literal::Bool(false)
+            )
+        );
+        assert_eq!(
+            parse_filter("outcome.reason eq null").unwrap(),
+            cmp("outcome.reason", CompareOp::Eq, Literal::Null)
+        );
+        assert_eq!(
+            parse_filter(r#"displayMessage eq "say \"hi\" \\ \/ \u00e9\n""#).unwrap(),
+            cmp("displayMessage", CompareOp::Eq, s("say \"hi\" \\ / é\n"))
+        );
+        assert_eq!(
+            parse_filter("displayMessage eq \"héllo (x) and or\"").unwrap(),
+            cmp("displayMessage", CompareOp::Eq, s("héllo (x) and or"))
+        );
+    }
+
+    #[test]
+    fn not_binds_tighter_than_and_which_binds_tighter_than_or() {
+        let a = || cmp("eventType", CompareOp::Eq, s("a"));
+        let b = || cmp("actor.id", CompareOp::Eq, s("b"));
+        let c = || cmp("target.id", CompareOp::Eq, s("c"));
+        assert_eq!(
+            parse_filter(r#"eventType eq "a" or actor.id eq "b" and target.id eq "c""#).unwrap(),
+            or(a(), and(b(), c()))
+        );
+        assert_eq!(
+            parse_filter(r#"eventType eq "a" and actor.id eq "b" or target.id eq "c""#).unwrap(),
+            or(and(a(), b()), c())
+        );
+        assert_eq!(
+            parse_filter(r#"(eventType eq "a" or actor.id eq "b") and target.id eq "c""#).unwrap(),
+            and(or(a(), b()), c())
+        );
+        assert_eq!(
+            parse_filter(r#"not (eventType eq "a") and actor.id eq "b""#).unwrap(),
+            and(not(a()), b())
+        );
+        assert_eq!(
+            parse_filter(r#"NOT eventType eq "a" or actor.id eq "b""#).unwrap(),
+            or(not(a()), b())
+        );
+        assert_eq!(
+            parse_filter(r#"not (eventType eq "a" or actor.id eq "b")"#).unwrap(),
+            not(or(a(), b()))
+        );
+        assert_eq!(
+            parse_filter(r#"eventType eq "a" and actor.id eq "b" and target.id eq "c""#).unwrap(),
+            and(and(a(), b()), c())
+        );
+        assert_eq!(
+            parse_filter(r#"((eventType eq "a"))"#).unwrap(),
+            a(),
+            "redundant parentheses"
+        );
+    }
+
+    #[test]
+    fn accepts_the_documented_attributes() {
+        for a in [
+            "eventType",
+            "uuid",
+            "severity",
+            "displayMessage",
+            "actor.id",
+            "actor.type",
+            "actor.alternateId",
+            "actor.displayName",
+            "outcome.result",
+            "outcome.reason",
+            "transaction.id",
+            "transaction.detail.requestApiTokenId",
+            "target.id",
+            "target.type",
+            "target.alternateId",
+            "target.displayName",
+            "debugContext.debugData.url",
+            "debugContext.debugData.Risk.level",
+            "client.ipAddress",
+            "client.geographicalContext.country",
+            "securityContext.risk.level",
+        ] {
+            parse_filter(&format!("{a} eq \"x\"")).unwrap_or_else(|e| panic!("{a}: {e}"));
+        }
+    }
+
+    #[test]
+    fn explains_errors_with_positions() {
+        assert_eq!(
+            parse_err("eventType"),
+            "expected an operator after \"eventType\" at position 9"
+        );
+        assert_eq!(
+            parse_err("eventType \"x\""),
+            "expected an operator after \"eventType\" at position 10"
+        );
+        assert_eq!(
+            parse_err("eventType eq"),
+            "expected a value after \"eq\" at position 12"
+        );
+        assert!(parse_err("eventType equals \"x\"")
+            .starts_with("unknown operator \"equals\" after \"eventType\"; expected one of"));
+        assert_eq!(
+            parse_err("published gt \"2026-01-01T00:00:00Z\""),
+            "published cannot be used in a filter; use the since and until parameters at position 0"
+        );
+        assert_eq!(
+            parse_err("actor.id eq \"a\" and colour eq \"red\""),
+            "unknown attribute \"colour\" at position 20"
+        );
+        assert_eq!(
+            parse_err("eventType.x eq \"a\""),
+            "unknown attribute \"eventType.x\": eventType has no sub-attributes at position 0"
+        );
+        assert!(parse_err("actor eq \"a\"").starts_with("actor is an object"));
+        assert_eq!(
+            parse_err("eventType eq \"abc"),
+            "unterminated string at position 13"
+        );
+        assert_eq!(
+            parse_err("eventType eq \"a\\qb\""),
+            "invalid escape \\q at position 15"
+        );
+        assert_eq!(
+            parse_err("(eventType eq \"a\""),
+            "expected \")\" to close the \"(\" at position 0, found the end of the filter at position 17"
+        );
+        assert_eq!(
+            parse_err("eventType eq \"a\")"),
+            "unbalanced \")\" at position 16"
+        );
+        assert!(parse_err("eventType eq \"a\" actor.id eq \"b\"")
+            .starts_with("unexpected \"actor.id\"; join conditions with and/or at position 17"));
+        assert_eq!(
+            parse_err("eventType co 5"),
+            "\"co\" needs a quoted string value at position 13"
+        );
+        assert_eq!(
+            parse_err("eventType gt true"),
+            "\"gt\" needs a string or number value at position 13"
+        );
+        assert_eq!(
+            parse_err("eventType eq x"),
+            "expected a value (a quoted string, a number, true, false or null) after \"eq\", found \"x\" at position 13"
+        );
+        assert_eq!(
+            parse_err("eventType eq \"a\" and"),
+            "expected an attribute name, found the end of the filter at position 20"
+        );
+        assert_eq!(
+            parse_err(""),
+            "expected an attribute name, found the end of the filter at position 0"
+        );
+        assert_eq!(
+            parse_err("eventType eq 1.2.3"),
+            "invalid number \"1.2.3\" at position 13"
+        );
+        assert_eq!(
+            parse_err("eventType eq \"a\" & x"),
+            "unexpected character '&' at position 17"
+        );
+        assert_eq!(
+            parse_err("target[id eq \"a\"]"),
+            "unexpected character '[' at position 6"
+        );
+        let deep = format!("{}eventType eq \"a\"{}", "(".repeat(40), ")".repeat(40));
+        assert!(parse_err(&deep).contains("nested more than"));
+        let many = vec!["eventType eq \"a\""; 101].join(" or ");
+        assert!(parse_err(&many).contains("more than 100 conditions"));
+    }
+
+    #[test]
+    fn keywords() {
+        assert_eq!(
+            parse_keywords("  Provider   ACME-edr ").unwrap(),
+            vec!["provider", "acme-edr"]
+        );
+        assert_eq!(parse_keywords("").unwrap(), Vec::<String>::new());
+        assert!(parse_keywords(&["a"; 11].join(" ")).is_err());
+        assert!(parse_keywords(&["a"; 10].join(" ")).is_ok());
+        assert!(parse_keywords(&"é".repeat(40)).is_ok());
+        assert!(parse_keywords(&"é".repeat(41)).is_err());
+        assert_eq!(keyword_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        for c in [
+            Cursor {
+                published_ms: 1_700_000_000_123,
+                seq: 42,
+                since_ms: None,
+            },
+            Cursor {
+                published_ms: -1,
+                seq: i64::MAX,
+                since_ms: Some(i64::MIN),
+            },
+        ] {
+            assert_eq!(Cursor::decode(&c.encode()), Some(c.clone()));
+            assert!(c
+                .encode()
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'));
+        }
+        assert_eq!(Cursor::decode("not a cursor"), None);
+        assert_eq!(Cursor::decode(&URL_SAFE_NO_PAD.encode("1.2.3.4")), None);
+        assert_eq!(Cursor::decode(&URL_SAFE_NO_PAD.encode("1")), None);
+        assert_eq!(Cursor::decode(&URL_SAFE_NO_PAD.encode("a.b")), None);
+    }
+
+    #[test]
+    fn parses_timestamps() {
+        assert_eq!(parse_timestamp("1970-01-01T00:00:01Z"), Some(1000));
+        assert_eq!(parse_timestamp("1970-01-01T00:00:01.5Z"), Some(1500));
+        assert_eq!(parse_timestamp("1970-01-01T02:00:01.250+02:00"), Some(1250));
+        assert_eq!(
+            parse_timestamp("2026-11-22T10:00:00.000Z"),
+            Some(1_795_341_600_000)
+        );
+        // ISO 8601 forms beyond RFC 3339.
+        assert_eq!(parse_timestamp("1970-01-01T00:00:01.000+0000"), Some(1000));
+        assert_eq!(parse_timestamp("19700101T000001Z"), Some(1000));
+        assert_eq!(parse_timestamp("yesterday"), None);
+        assert_eq!(parse_timestamp("2026-11-22"), None);
+        assert_eq!(
+            parse_timestamp("2026-11-22T10:00:00"),
+            None,
+            "needs an offset"
+        );
+    }
+
+    fn sql(filter: &str, d: Dialect) -> (String, Vec<Bind>) {
+        let s = filter_sql(&parse_filter(filter).unwrap(), d, &[]);
+        (s.text, s.binds)
+    }
+
+    fn t(v: &str) -> Bind {
+        Bind::Text(v.into())
+    }
+
+    #[test]
+    fn indexed_attributes_use_their_columns() {
+        for d in [Dialect::Sqlite, Dialect::Postgres] {
+            assert_eq!(
+                sql("eventType eq \"user.session.start\"", d),
+                ("event_type = $1".into(), vec![t("user.session.start")])
+            );
+            assert_eq!(
+                sql("actor.id eq \"00u1\" and outcome.result eq \"FAILURE\"", d),
+                (
+                    "(actor_id = $1 AND outcome_result = $2)".into(),
+                    vec![t("00u1"), t("FAILURE")]
+                )
+            );
+            assert_eq!(
+                sql(
+                    "transaction.id eq \"tx\" or uuid eq \"u\" or severity eq \"WARN\"",
+                    d
+                )
+                .0,
+                "((transaction_id = $1 OR uuid = $2) OR severity = $3)"
+            );
+            assert_eq!(
+                sql("target.id eq \"0oa1\"", d),
+                (
+                    "log_events.seq IN (SELECT t.seq FROM log_event_targets t WHERE t.target_id = $1)".into(),
+                    vec![t("0oa1")]
+                )
+            );
+            assert_eq!(
+                sql("actor.id ne \"00u1\"", d).0,
+                "NOT COALESCE(actor_id = $1, FALSE)"
+            );
+            assert_eq!(sql("actor.id pr", d).0, "actor_id IS NOT NULL");
+            assert_eq!(
+                sql("actor.id eq null", d).0,
+                "NOT COALESCE(actor_id IS NOT NULL, FALSE)"
+            );
+            assert_eq!(
+                sql("actor.id ne null", d).0,
+                "NOT COALESCE(NOT COALESCE(actor_id IS NOT NULL, FALSE), FALSE)"
+            );
+            assert_eq!(sql("eventType eq 5", d), ("FALSE".into(), vec![]));
+            assert_eq!(
+                sql("not (eventType eq \"a\")", d).0,
+                "NOT COALESCE(event_type = $1, FALSE)"
+            );
+        }
+        assert_eq!(
+            sql("eventType sw \"user.\"", Dialect::Sqlite),
+            ("event_type LIKE $1 ESCAPE '\\'".into(), vec![t("user.%")])
+        );
+        assert_eq!(
+            sql("eventType sw \"user.\"", Dialect::Postgres),
+            ("event_type ILIKE $1 ESCAPE '\\'".into(), vec![t("user.%")])
+        );
+        assert_eq!(
+            sql("eventType co \"50%_x\"", Dialect::Sqlite).1,
+            vec![t("%50\\%\\_x%")]
+        );
+        assert_eq!(
+            sql("eventType ew \"start\"", Dialect::Sqlite).1,
+            vec![t("%start")]
+        );
+        assert_eq!(
+            sql("eventType gt \"m\"", Dialect::Sqlite).0,
+            "event_type > $1"
+        );
+        assert_eq!(
+            sql("eventType le \"m\"", Dialect::Postgres).0,
+            "event_type COLLATE \"C\" <= $1"
+        );
+    }
+
+    #[test]
+    fn common_targets_are_probed_rare_ones_drive_the_query() {
+        let f = parse_filter(
+            r#"target.id eq "hot" or not (target.id ne "rare") or target.id sw "x" or target.id eq "hot""#,
+        )
+        .unwrap();
+        let mut ids = Vec::new();
+        target_ids(&f, &mut ids);
+        assert_eq!(ids, vec!["hot", "rare"]);
+        let s = filter_sql(&f, Dialect::Sqlite, &["hot".to_string()]);
+        assert!(s.text.starts_with(
+            "(((EXISTS (SELECT 1 FROM log_event_targets t WHERE t.seq = log_events.seq AND t.target_id = $1) \
+             OR NOT COALESCE(NOT COALESCE(log_events.seq IN (SELECT t.seq FROM log_event_targets t WHERE t.target_id = $2), FALSE), FALSE))"
+        ), "{}", s.text);
+    }
+
+    #[test]
+    fn json_attributes_on_sqlite() {
+        let d = Dialect::Sqlite;
+        assert_eq!(
+            sql("debugContext.debugData.level eq \"HIGH\"", d),
+            (
+                "(CASE WHEN json_type(log_events.body, '$.\"debugContext\".\"debugData\".\"level\"') = 'text' THEN json_extract(log_events.body, '$.\"debugContext\".\"debugData\".\"level\"') END) = $1".into(),
+                vec![t("HIGH")]
+            )
+        );
+        assert_eq!(
+            sql("debugContext.debugData.n ge 3", d),
+            (
+                "(CASE WHEN json_type(log_events.body, '$.\"debugContext\".\"debugData\".\"n\"') IN ('integer', 'real') THEN json_extract(log_events.body, '$.\"debugContext\".\"debugData\".\"n\"') END) >= $1".into(),
+                vec![Bind::Float(3.0)]
+            )
+        );
+        assert_eq!(
+            sql("debugContext.debugData.flag eq true", d).0,
+            "json_type(log_events.body, '$.\"debugContext\".\"debugData\".\"flag\"') = 'true'"
+        );
+        assert_eq!(
+            sql("outcome.reason pr", d).0,
+            "COALESCE(json_type(log_events.body, '$.\"outcome\".\"reason\"'), 'null') <> 'null'"
+        );
+        assert_eq!(
+            sql("client.ipAddress co \"10.0\"", d),
+            (
+                "(CASE WHEN json_type(log_events.body, '$.\"client\".\"ipAddress\"') = 'text' THEN json_extract(log_events.body, '$.\"client\".\"ipAddress\"') END) LIKE $1 ESCAPE '\\'".into(),
+                vec![t("%10.0%")]
+            )
+        );
+        assert_eq!(
+            sql("target.type eq \"User\"", d),
+            (
+                "EXISTS (SELECT 1 FROM json_each(log_events.body, '$.target') AS t WHERE (CASE WHEN json_type(t.value, '$.\"type\"') = 'text' THEN json_extract(t.value, '$.\"type\"') END) = $1)".into(),
+                vec![t("User")]
+            )
+        );
+        assert_eq!(
+            sql("target.id sw \"0oa\"", d).0,
+            "EXISTS (SELECT 1 FROM json_each(log_events.body, '$.target') AS t WHERE (CASE WHEN json_type(t.value, '$.\"id\"') = 'text' THEN json_extract(t.value, '$.\"id\"') END) LIKE $1 ESCAPE '\\')"
+        );
+        assert_eq!(
+            sql("target.displayName ne \"x\"", d).0,
+            "NOT COALESCE(EXISTS (SELECT 1 FROM json_each(log_events.body, '$.target') AS t WHERE (CASE WHEN json_type(t.value, '$.\"displayName\"') = 'text' THEN json_extract(t.value, '$.\"displayName\"') END) = $1), FALSE)"
+        );
+    }
+
+    #[test]
+    fn json_attributes_on_postgres() {
+        let d = Dialect::Postgres;
+        // Equality compares jsonb values: typed, and one parse of the body.
+        assert_eq!(
+            sql("debugContext.debugData.level eq \"HIGH\"", d),
+            (
+                "(log_events.body::jsonb #> '{\"debugContext\",\"debugData\",\"level\"}') = to_jsonb($1::text)".into(),
+                vec![t("HIGH")]
+            )
+        );
+        assert_eq!(
+            sql("debugContext.debugData.n eq 4", d),
+            (
+                "(log_events.body::jsonb #> '{\"debugContext\",\"debugData\",\"n\"}') = to_jsonb($1::numeric)".into(),
+                vec![Bind::Float(4.0)]
+            )
+        );
+        assert_eq!(
+            sql("client.ipAddress ne \"10.0.0.1\"", d).0,
+            "NOT COALESCE((log_events.body::jsonb #> '{\"client\",\"ipAddress\"}') = to_jsonb($1::text), FALSE)"
+        );
+        // Ordering and patterns look at the type first.
+        assert_eq!(
+            sql("debugContext.debugData.url co \"/api\"", d),
+            (
+                "(CASE WHEN jsonb_typeof(log_events.body::jsonb #> '{\"debugContext\",\"debugData\",\"url\"}') = 'string' THEN (log_events.body::jsonb #>> '{\"debugContext\",\"debugData\",\"url\"}') END) ILIKE $1 ESCAPE '\\'".into(),
+                vec![t("%/api%")]
+            )
+        );
+        assert_eq!(
+            sql("debugContext.debugData.n lt 3.5", d),
+            (
+                "(CASE WHEN jsonb_typeof(log_events.body::jsonb #> '{\"debugContext\",\"debugData\",\"n\"}') = 'number' THEN (log_events.body::jsonb #>> '{\"debugContext\",\"debugData\",\"n\"}')::numeric END) < $1::numeric".into(),
+                vec![Bind::Float(3.5)]
+            )
+        );
+        assert_eq!(
+            sql("debugContext.debugData.flag eq false", d).0,
+            "(log_events.body::jsonb #> '{\"debugContext\",\"debugData\",\"flag\"}') = 'false'::jsonb"
+        );
+        assert_eq!(
+            sql("outcome.reason pr", d).0,
+            "COALESCE(jsonb_typeof(log_events.body::jsonb #> '{\"outcome\",\"reason\"}'), 'null') <> 'null'"
+        );
+        assert_eq!(
+            sql("displayMessage gt \"m\"", d).0,
+            "(CASE WHEN jsonb_typeof(log_events.body::jsonb #> '{\"displayMessage\"}') = 'string' THEN (log_events.body::jsonb #>> '{\"displayMessage\"}') END) COLLATE \"C\" > $1"
+        );
+        assert_eq!(
+            sql("target.alternateId ew \"@example.com\"", d),
+            (
+                "EXISTS (SELECT 1 FROM jsonb_path_query(log_events.body::jsonb, '$.target[*]') AS t(v) WHERE (CASE WHEN jsonb_typeof(t.v #> '{\"alternateId\"}') = 'string' THEN (t.v #>> '{\"alternateId\"}') END) ILIKE $1 ESCAPE '\\')".into(),
+                vec![t("%@example.com")]
+            )
+        );
+        // Equality on a target member: one containment test.
+        assert_eq!(
+            sql("target.type eq \"User\"", d),
+            (
+                "(log_events.body::jsonb -> 'target') @> jsonb_build_array(jsonb_build_object('type', to_jsonb($1::text)))".into(),
+                vec![t("User")]
+            )
+        );
+        assert_eq!(
+            sql("target.detailEntry.level eq 3", d).0,
+            "(log_events.body::jsonb -> 'target') @> jsonb_build_array(jsonb_build_object('detailEntry', jsonb_build_object('level', to_jsonb($1::numeric))))"
+        );
+    }
+
+    #[test]
+    fn values_are_always_bound_never_inlined() {
+        let nasty =
+            r#"displayMessage eq "x' OR 1=1 --" or target.id eq "'; DROP TABLE log_events; --""#;
+        for d in [Dialect::Sqlite, Dialect::Postgres] {
+            let (text, binds) = sql(nasty, d);
+            assert!(!text.contains("OR 1=1") && !text.contains("DROP"), "{text}");
+            assert_eq!(binds.len(), 2);
+        }
+    }
+
+    /// Rows written before migration 0002 get their search text from its backfill.
+    #[tokio::test]
+    async fn sqlite_migration_backfills_the_search_text() {
+        use sqlx::sqlite::SqlitePoolOptions;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::raw_sql(include_str!("../../migrations/sqlite/0001_foundation.sql"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        let body = serde_json::json!({
+            "uuid": "u1", "eventType": "security.events.provider.create",
+            "displayMessage": "Create Provider",
+            "actor": {"id": "00uA", "type": "User", "alternateId": "Admin@Example.com", "displayName": "Ada"},
+            "outcome": {"result": "FAILURE", "reason": "Bad JWKS"},
+            "target": [{"id": "sseT1", "type": "X", "alternateId": null, "displayName": "Acme EDR"},
+                       {"id": "sseT2", "type": "X"}],
+            "debugContext": {"debugData": {"n": 42, "flag": true, "nested": {"deep": ["Trace-ABC", 7.5]}}},
+        });
+        sqlx::query("INSERT INTO log_events (uuid, published_ms, event_type, severity, actor_id, outcome_result, transaction_id, body) VALUES ('u1', 1, 'security.events.provider.create', 'INFO', '00uA', 'FAILURE', 'tx', $1)")
+            .bind(body.to_string())
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::raw_sql(include_str!("../../migrations/sqlite/0002_log_search.sql"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        let text: String = sqlx::query_scalar("SELECT search_text FROM log_events")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            text,
+            "create provider security.events.provider.create ada admin@example.com 00ua acme edr sset1 sset2 bad jwks 42 trace-abc 7.5"
+        );
+    }
+
+    #[test]
+    fn page_query_is_keyset_paginated() {
+        let q = LogQuery {
+            filter: Some(parse_filter("eventType eq \"a\"").unwrap()),
+            keywords: vec!["acme".into(), "50%".into()],
+            limit: 20,
+            ..LogQuery::default()
+        };
+        let from = Cursor {
+            published_ms: 5,
+            seq: 6,
+            since_ms: Some(1),
+        };
+        let s = page_sql(&q, 1, 10, &from, Dialect::Sqlite, &[]);
+        assert_eq!(
+            s.text,
+            "SELECT seq, published_ms, body FROM log_events WHERE published_ms >= $1 AND published_ms < $2 \
+             AND (published_ms, seq) > ($3, $4) AND event_type = $5 \
+             AND COALESCE(search_text, lower(body)) LIKE $6 ESCAPE '\\' \
+             AND COALESCE(search_text, lower(body)) LIKE $7 ESCAPE '\\' \
+             ORDER BY published_ms ASC, seq ASC LIMIT $8"
+        );
+        assert_eq!(
+            s.binds,
+            vec![
+                Bind::Int(1),
+                Bind::Int(10),
+                Bind::Int(5),
+                Bind::Int(6),
+                t("a"),
+                t("%acme%"),
+                t("%50\\%%"),
+                Bind::Int(21)
+            ]
+        );
+        let desc = LogQuery {
+            descending: true,
+            ..LogQuery::default()
+        };
+        let s = page_sql(&desc, 1, 10, &from, Dialect::Postgres, &[]);
+        assert_eq!(
+            s.text,
+            "SELECT seq, published_ms, body FROM log_events WHERE published_ms >= $1 AND published_ms < $2 \
+             AND (published_ms, seq) < ($3, $4) ORDER BY published_ms DESC, seq DESC LIMIT $5"
+        );
+        assert!(LogQuery::default().is_polling());
+        assert!(!desc.is_polling());
+    }
+}

@@ -1,0 +1,572 @@
+//! Storage of the entity risk policy's rules. Custom rules hold priorities
+//! 1..=n without gaps (inserting at a priority shifts the others down, as
+//! Okta does); the Catch-all rule stays at 99. Every change locks the policy
+//! row first, so concurrent changes (several replicas on PostgreSQL)
+//! serialise, and commits with its System Log event.
+
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use serde_json::Value;
+
+use super::rules::{parse_actions, parse_conditions};
+use super::{
+    actions_json, conditions_json, parse_rule_body, policy_log_target, rule_log_target, Conditions,
+    LogoutApps, Policy, Rule, RuleAction, RuleStatus, CATCH_ALL_PRIORITY, ENTITY_RISK_POLICY_ID,
+    MAX_CUSTOM_PRIORITY,
+};
+use crate::db::Tx;
+use crate::error::{Cause, CoreError};
+use crate::services::{Principal, Services};
+use crate::syslog::{self, LogEvent};
+use crate::timefmt::now_ms;
+use crate::{with_db, with_tx};
+
+const RULE_COLUMNS: &str =
+    "id, policy_id, name, priority, status, is_system, conditions, actions, created_ms, updated_ms";
+
+#[derive(sqlx::FromRow)]
+struct RuleRow {
+    id: String,
+    policy_id: String,
+    name: String,
+    priority: i64,
+    status: String,
+    is_system: bool,
+    conditions: Option<String>,
+    actions: String,
+    created_ms: i64,
+    updated_ms: i64,
+}
+
+fn corrupt(id: &str, what: &str, causes: &[Cause]) -> CoreError {
+    let detail: Vec<&str> = causes.iter().map(|c| c.message.as_str()).collect();
+    CoreError::Internal(format!(
+        "stored {what} of policy rule {id} is unreadable: {}",
+        detail.join(" ")
+    ))
+}
+
+impl TryFrom<RuleRow> for Rule {
+    type Error = CoreError;
+
+    fn try_from(r: RuleRow) -> Result<Self, CoreError> {
+        let conditions = match &r.conditions {
+            None => None,
+            Some(text) => {
+                let v: Value = serde_json::from_str(text)
+                    .map_err(|e| CoreError::Internal(format!("policy rule {}: {e}", r.id)))?;
+                parse_conditions(Some(&v)).map_err(|c| corrupt(&r.id, "conditions", &c))?
+            }
+        };
+        let actions: Value = serde_json::from_str(&r.actions)
+            .map_err(|e| CoreError::Internal(format!("policy rule {}: {e}", r.id)))?;
+        let action = parse_actions(Some(&actions)).map_err(|c| corrupt(&r.id, "actions", &c))?;
+        Ok(Rule {
+            status: RuleStatus::parse(&r.status).unwrap_or(RuleStatus::Inactive),
+            id: r.id,
+            policy_id: r.policy_id,
+            name: r.name,
+            priority: r.priority,
+            system: r.is_system,
+            conditions,
+            action,
+            created_ms: r.created_ms,
+            updated_ms: r.updated_ms,
+        })
+    }
+}
+
+fn rows_to_rules(rows: Vec<RuleRow>) -> Result<Vec<Rule>, CoreError> {
+    rows.into_iter().map(Rule::try_from).collect()
+}
+
+fn rule_id() -> String {
+    let tail: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(17)
+        .map(char::from)
+        .collect();
+    format!("0pr{tail}")
+}
+
+fn not_found(id: &str) -> CoreError {
+    CoreError::NotFound(format!("policy rule {id}"))
+}
+
+/// The entity risk policy's rules in evaluation order (priority, then age).
+/// Reads inside `tx`, so the receiver sees the rules of its own snapshot.
+pub async fn load_rules(tx: &mut Tx) -> Result<Vec<Rule>, CoreError> {
+    let sql = format!(
+        "SELECT {RULE_COLUMNS} FROM policy_rules WHERE policy_id = $1 ORDER BY priority, created_ms, id"
+    );
+    let rows: Vec<RuleRow> = with_tx!(tx, |conn| sqlx::query_as(&sql)
+        .bind(ENTITY_RISK_POLICY_ID)
+        .fetch_all(&mut *conn)
+        .await?);
+    rows_to_rules(rows)
+}
+
+/// The ids of the groups `user_id` is in, inside `tx`.
+pub async fn groups_of_in_tx(tx: &mut Tx, user_id: &str) -> Result<Vec<String>, CoreError> {
+    Ok(with_tx!(tx, |conn| sqlx::query_scalar(
+        "SELECT group_id FROM group_members WHERE user_id = $1 ORDER BY group_id"
+    )
+    .bind(user_id)
+    .fetch_all(&mut *conn)
+    .await?))
+}
+
+/// Takes the policy's lock: the first statement of every rule change.
+/// PostgreSQL locks the row; SQLite takes its write lock.
+async fn lock_policy(tx: &mut Tx) -> Result<(), CoreError> {
+    let found = with_tx!(tx, |conn| sqlx::query(
+        "UPDATE policies SET updated_ms = updated_ms WHERE id = $1"
+    )
+    .bind(ENTITY_RISK_POLICY_ID)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected());
+    if found == 0 {
+        return Err(CoreError::Internal(
+            "the entity risk policy is missing: migration 0004 was not applied".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn rule_in_tx(tx: &mut Tx, id: &str) -> Result<Rule, CoreError> {
+    let sql = format!("SELECT {RULE_COLUMNS} FROM policy_rules WHERE policy_id = $1 AND id = $2");
+    let row: Option<RuleRow> = with_tx!(tx, |conn| sqlx::query_as(&sql)
+        .bind(ENTITY_RISK_POLICY_ID)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?);
+    row.map(Rule::try_from)
+        .unwrap_or_else(|| Err(not_found(id)))
+}
+
+async fn custom_rule_count(tx: &mut Tx) -> Result<i64, CoreError> {
+    Ok(with_tx!(tx, |conn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM policy_rules WHERE policy_id = $1 AND NOT is_system"
+    )
+    .bind(ENTITY_RISK_POLICY_ID)
+    .fetch_one(&mut *conn)
+    .await?))
+}
+
+/// Adds `delta` to the priority of every custom rule in `from..=to`.
+async fn shift(tx: &mut Tx, from: i64, to: i64, delta: i64) -> Result<(), CoreError> {
+    if from > to {
+        return Ok(());
+    }
+    with_tx!(tx, |conn| sqlx::query(
+        "UPDATE policy_rules SET priority = priority + $1 \
+         WHERE policy_id = $2 AND NOT is_system AND priority >= $3 AND priority <= $4"
+    )
+    .bind(delta)
+    .bind(ENTITY_RISK_POLICY_ID)
+    .bind(from)
+    .bind(to)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected());
+    Ok(())
+}
+
+/// The ids of `ids` that have no row in `table` (`groups`, `users`, `logout_apps`).
+async fn missing_ids(tx: &mut Tx, table: &str, ids: &[String]) -> Result<Vec<String>, CoreError> {
+    let mut found: Vec<String> = Vec::new();
+    for chunk in ids.chunks(200) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT id FROM {table} WHERE id IN ({})",
+            placeholders.join(", ")
+        );
+        let rows: Vec<String> = with_tx!(tx, |conn| {
+            let mut q = sqlx::query_scalar(&sql);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            q.fetch_all(&mut *conn).await?
+        });
+        found.extend(rows);
+    }
+    Ok(ids.iter().filter(|i| !found.contains(i)).cloned().collect())
+}
+
+/// Checks that the groups, users and logout apps a rule names exist.
+async fn check_references(
+    tx: &mut Tx,
+    conditions: Option<&Conditions>,
+    action: &RuleAction,
+) -> Result<(), CoreError> {
+    let mut lists: Vec<(&str, &str, &[String])> = Vec::new();
+    if let Some(c) = conditions {
+        lists.push((
+            "conditions.people.groups.include",
+            "groups",
+            &c.groups.include,
+        ));
+        lists.push((
+            "conditions.people.groups.exclude",
+            "groups",
+            &c.groups.exclude,
+        ));
+        lists.push(("conditions.people.users.include", "users", &c.users.include));
+        lists.push(("conditions.people.users.exclude", "users", &c.users.exclude));
+    }
+    if let RuleAction::TerminateAllSessions {
+        apps: LogoutApps::Listed(apps),
+    } = action
+    {
+        lists.push((
+            "actions.entityRisk.actions[0].universalLogout.apps",
+            "logout_apps",
+            apps,
+        ));
+    }
+    let mut causes = Vec::new();
+    for (field, table, ids) in lists {
+        if ids.is_empty() {
+            continue;
+        }
+        let missing = missing_ids(tx, table, ids).await?;
+        if !missing.is_empty() {
+            let what = match table {
+                "groups" => "group",
+                "users" => "user",
+                _ => "logout app",
+            };
+            causes.push(Cause::new(
+                field,
+                format!("{field}: no {what} has the id {}.", missing.join(", ")),
+            ));
+        }
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(CoreError::Validation(causes))
+    }
+}
+
+fn json_text(v: &Value) -> Result<String, CoreError> {
+    serde_json::to_string(v).map_err(|e| CoreError::Internal(e.to_string()))
+}
+
+fn conditions_text(c: Option<&Conditions>) -> Result<Option<String>, CoreError> {
+    c.map(|c| json_text(&conditions_json(c))).transpose()
+}
+
+fn system_rule_refusal(what: &str) -> CoreError {
+    CoreError::invalid(
+        "system",
+        format!("The Catch-all rule is a system rule: it cannot be {what}."),
+    )
+}
+
+async fn log_change(
+    tx: &mut Tx,
+    by: &Principal,
+    event_type: &str,
+    message: &str,
+    rule: &Rule,
+) -> Result<(), CoreError> {
+    syslog::append(
+        tx,
+        &LogEvent::by_admin(event_type, message, by)
+            .with_target(rule_log_target(rule))
+            .with_target(policy_log_target())
+            .with_debug("priority", rule.priority),
+    )
+    .await
+}
+
+impl Services {
+    /// The org's entity risk policy.
+    pub async fn entity_risk_policy(&self) -> Result<Policy, CoreError> {
+        self.get_policy(ENTITY_RISK_POLICY_ID).await
+    }
+
+    /// A policy by id; only the entity risk policy exists.
+    pub async fn get_policy(&self, id: &str) -> Result<Policy, CoreError> {
+        let row: Option<(String, String, String, i64, i64)> = with_db!(&self.db, |pool| {
+            sqlx::query_as(
+                "SELECT id, name, policy_type, created_ms, updated_ms FROM policies WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        });
+        let (id, name, policy_type, created_ms, updated_ms) =
+            row.ok_or_else(|| CoreError::NotFound(format!("policy {id}")))?;
+        Ok(Policy {
+            id,
+            name,
+            policy_type,
+            created_ms,
+            updated_ms,
+        })
+    }
+
+    /// The entity risk policy's rules in priority order.
+    pub async fn list_rules(&self) -> Result<Vec<Rule>, CoreError> {
+        let sql = format!(
+            "SELECT {RULE_COLUMNS} FROM policy_rules WHERE policy_id = $1 ORDER BY priority, created_ms, id"
+        );
+        let rows: Vec<RuleRow> = with_db!(&self.db, |pool| sqlx::query_as(&sql)
+            .bind(ENTITY_RISK_POLICY_ID)
+            .fetch_all(pool)
+            .await?);
+        rows_to_rules(rows)
+    }
+
+    pub async fn get_rule(&self, id: &str) -> Result<Rule, CoreError> {
+        let sql =
+            format!("SELECT {RULE_COLUMNS} FROM policy_rules WHERE policy_id = $1 AND id = $2");
+        let row: Option<RuleRow> = with_db!(&self.db, |pool| sqlx::query_as(&sql)
+            .bind(ENTITY_RISK_POLICY_ID)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?);
+        row.map(Rule::try_from)
+            .unwrap_or_else(|| Err(not_found(id)))
+    }
+
+    /// Creates a custom rule from an Okta rule body, ACTIVE unless
+    /// `activate` is false. Without a priority it goes after the last custom
+    /// rule; a priority past the end is taken as the end; the rules at and
+    /// after it move down one.
+    pub async fn create_rule(
+        &self,
+        by: &Principal,
+        body: &Value,
+        activate: bool,
+    ) -> Result<Rule, CoreError> {
+        by.require_write()?;
+        let input = parse_rule_body(body).map_err(CoreError::Validation)?;
+        if input.priority == Some(CATCH_ALL_PRIORITY) {
+            return Err(CoreError::invalid(
+                "priority",
+                "priority 99 belongs to the Catch-all rule; custom rules take 1 to 98.",
+            ));
+        }
+        let mut tx = self.db.begin().await?;
+        lock_policy(&mut tx).await?;
+        check_references(&mut tx, input.conditions.as_ref(), &input.action).await?;
+        let count = custom_rule_count(&mut tx).await?;
+        if count >= MAX_CUSTOM_PRIORITY {
+            return Err(CoreError::invalid(
+                "priority",
+                format!(
+                    "The policy already holds {MAX_CUSTOM_PRIORITY} custom rules, the most it can."
+                ),
+            ));
+        }
+        let priority = input.priority.map_or(count + 1, |p| p.min(count + 1));
+        shift(&mut tx, priority, count, 1).await?;
+        let now = now_ms();
+        let rule = Rule {
+            id: rule_id(),
+            policy_id: ENTITY_RISK_POLICY_ID.into(),
+            name: input.name,
+            priority,
+            status: if activate {
+                RuleStatus::Active
+            } else {
+                RuleStatus::Inactive
+            },
+            system: false,
+            conditions: input.conditions,
+            action: input.action,
+            created_ms: now,
+            updated_ms: now,
+        };
+        let conditions = conditions_text(rule.conditions.as_ref())?;
+        let actions = json_text(&actions_json(&rule.action))?;
+        with_tx!(&mut tx, |conn| {
+            sqlx::query(
+            "INSERT INTO policy_rules (id, policy_id, name, priority, status, is_system, conditions, actions, created_ms, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        )
+        .bind(&rule.id)
+        .bind(&rule.policy_id)
+        .bind(&rule.name)
+        .bind(rule.priority)
+        .bind(rule.status.as_str())
+        .bind(false)
+        .bind(&conditions)
+        .bind(&actions)
+        .bind(rule.created_ms)
+        .bind(rule.updated_ms)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+        });
+        log_change(&mut tx, by, "policy.rule.add", "Add policy rule", &rule).await?;
+        tx.commit().await?;
+        Ok(rule)
+    }
+
+    /// Replaces a rule's name, priority, conditions and actions (its status
+    /// changes only through activate/deactivate). Without a priority the rule
+    /// keeps its place; with one it moves there (clamped to the last custom
+    /// place) and the rules in between close up. The Catch-all rule accepts
+    /// only a new action: its name, `conditions: null` and priority 99 stay.
+    pub async fn replace_rule(
+        &self,
+        by: &Principal,
+        id: &str,
+        body: &Value,
+    ) -> Result<Rule, CoreError> {
+        by.require_write()?;
+        let mut tx = self.db.begin().await?;
+        lock_policy(&mut tx).await?;
+        let existing = rule_in_tx(&mut tx, id).await?;
+        let input = parse_rule_body(body).map_err(CoreError::Validation)?;
+        let mut rule = existing.clone();
+        rule.updated_ms = now_ms();
+        if existing.system {
+            let mut causes = Vec::new();
+            if input.name != existing.name {
+                causes.push(Cause::new(
+                    "name",
+                    format!(
+                        "The Catch-all rule cannot be renamed; send name {:?}.",
+                        existing.name
+                    ),
+                ));
+            }
+            if input.priority.is_some_and(|p| p != CATCH_ALL_PRIORITY) {
+                causes.push(Cause::new(
+                    "priority",
+                    "The Catch-all rule always has priority 99.",
+                ));
+            }
+            if input.conditions.is_some() {
+                causes.push(Cause::new(
+                    "conditions",
+                    "The Catch-all rule matches everything: its conditions stay null.",
+                ));
+            }
+            if !causes.is_empty() {
+                return Err(CoreError::Validation(causes));
+            }
+            check_references(&mut tx, None, &input.action).await?;
+            rule.action = input.action;
+        } else {
+            if input.priority == Some(CATCH_ALL_PRIORITY) {
+                return Err(CoreError::invalid(
+                    "priority",
+                    "priority 99 belongs to the Catch-all rule; custom rules take 1 to 98.",
+                ));
+            }
+            check_references(&mut tx, input.conditions.as_ref(), &input.action).await?;
+            let count = custom_rule_count(&mut tx).await?;
+            let old = existing.priority;
+            let new = input.priority.map_or(old, |p| p.min(count));
+            if new < old {
+                shift(&mut tx, new, old - 1, 1).await?;
+            } else if new > old {
+                shift(&mut tx, old + 1, new, -1).await?;
+            }
+            rule.name = input.name;
+            rule.priority = new;
+            rule.conditions = input.conditions;
+            rule.action = input.action;
+        }
+        let conditions = conditions_text(rule.conditions.as_ref())?;
+        let actions = json_text(&actions_json(&rule.action))?;
+        with_tx!(&mut tx, |conn| {
+            sqlx::query(
+            "UPDATE policy_rules SET name = $1, priority = $2, conditions = $3, actions = $4, updated_ms = $5 \
+             WHERE policy_id = $6 AND id = $7"
+        )
+        .bind(&rule.name)
+        .bind(rule.priority)
+        .bind(&conditions)
+        .bind(&actions)
+        .bind(rule.updated_ms)
+        .bind(ENTITY_RISK_POLICY_ID)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+        });
+        log_change(
+            &mut tx,
+            by,
+            "policy.rule.update",
+            "Update policy rule",
+            &rule,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(rule)
+    }
+
+    /// Deletes a custom rule; the rules after it move up one.
+    pub async fn delete_rule(&self, by: &Principal, id: &str) -> Result<(), CoreError> {
+        by.require_write()?;
+        let mut tx = self.db.begin().await?;
+        lock_policy(&mut tx).await?;
+        let rule = rule_in_tx(&mut tx, id).await?;
+        if rule.system {
+            return Err(system_rule_refusal("deleted"));
+        }
+        with_tx!(&mut tx, |conn| sqlx::query(
+            "DELETE FROM policy_rules WHERE policy_id = $1 AND id = $2"
+        )
+        .bind(ENTITY_RISK_POLICY_ID)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected());
+        shift(&mut tx, rule.priority + 1, MAX_CUSTOM_PRIORITY, -1).await?;
+        log_change(
+            &mut tx,
+            by,
+            "policy.rule.delete",
+            "Delete policy rule",
+            &rule,
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// Activates or deactivates a rule (the Catch-all rule cannot be
+    /// deactivated). Setting the status it already has still succeeds.
+    pub async fn set_rule_status(
+        &self,
+        by: &Principal,
+        id: &str,
+        status: RuleStatus,
+    ) -> Result<Rule, CoreError> {
+        by.require_write()?;
+        let mut tx = self.db.begin().await?;
+        lock_policy(&mut tx).await?;
+        let mut rule = rule_in_tx(&mut tx, id).await?;
+        if rule.system && status == RuleStatus::Inactive {
+            return Err(system_rule_refusal("deactivated"));
+        }
+        rule.status = status;
+        rule.updated_ms = now_ms();
+        with_tx!(&mut tx, |conn| sqlx::query(
+            "UPDATE policy_rules SET status = $1, updated_ms = $2 WHERE policy_id = $3 AND id = $4"
+        )
+        .bind(status.as_str())
+        .bind(rule.updated_ms)
+        .bind(ENTITY_RISK_POLICY_ID)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected());
+        let (event_type, message) = match status {
+            RuleStatus::Active => ("policy.rule.activate", "Activate policy rule"),
+            RuleStatus::Inactive => ("policy.rule.deactivate", "Deactivate policy rule"),
+        };
+        log_change(&mut tx, by, event_type, message, &rule).await?;
+        tx.commit().await?;
+        Ok(rule)
+    }
+}

@@ -1,0 +1,90 @@
+//! Running the Entity Risk Policy on a detection, inside the transaction
+//! that recorded it, so that the actions it owes commit with it.
+
+use serde_json::{json, Value};
+
+use crate::actions::{enqueue_logout, AppSelection};
+use crate::db::Tx;
+use crate::directory::User;
+use crate::error::CoreError;
+use crate::policy::{self, policy_log_target, rule_log_target, EvalInput, LogoutApps, RuleAction};
+use crate::set::RiskLevel;
+use crate::syslog::{self, LogActor, LogEvent};
+
+/// Evaluates the policy for `user` at its new `level` after `detection`,
+/// logs `policy.entity_risk.evaluate` and `policy.entity_risk.action`, and
+/// enqueues what the matched rule asks for.
+pub async fn run_policy(
+    tx: &mut Tx,
+    user: &User,
+    detection: &str,
+    level: RiskLevel,
+    actor: &LogActor,
+    transaction_id: &str,
+) -> Result<(), CoreError> {
+    let rules = policy::load_rules(tx).await?;
+    let groups = policy::groups_of_in_tx(tx, &user.id).await?;
+    let input = EvalInput {
+        user_id: &user.id,
+        group_ids: &groups,
+        detection,
+        level,
+    };
+    let Some(rule) = policy::evaluate(&rules, &input) else {
+        return Ok(());
+    };
+    let risk = json!({ "level": level.as_str(), "detectionName": detection });
+    let mut evaluate = LogEvent::new(
+        "policy.entity_risk.evaluate",
+        "Evaluate entity risk policy",
+        actor.clone(),
+    )
+    .with_target(user.log_target())
+    .with_target(policy_log_target())
+    .with_target(rule_log_target(rule))
+    .with_debug("Risk", risk.clone());
+    evaluate.transaction.id = transaction_id.to_string();
+    syslog::append(tx, &evaluate).await?;
+
+    let mut action = LogEvent::new(
+        "policy.entity_risk.action",
+        "Entity risk policy action",
+        actor.clone(),
+    )
+    .with_target(user.log_target())
+    .with_target(policy_log_target())
+    .with_target(rule_log_target(rule))
+    .with_debug("PolicyAction", rule.action.as_str())
+    .with_debug("Risk", risk);
+    action.transaction.id = transaction_id.to_string();
+    match &rule.action {
+        RuleAction::None => {}
+        RuleAction::TerminateAllSessions { apps } => {
+            let (selection, mode) = match apps {
+                LogoutApps::All => (AppSelection::All, "ALL"),
+                LogoutApps::Listed(ids) => (AppSelection::Listed(ids.clone()), "SPECIFIED"),
+            };
+            let (logout_id, app_ids) =
+                enqueue_logout(tx, user, Some(&rule.id), "POLICY", &selection).await?;
+            action = action
+                .with_debug("PolicySingleLogOutEnabled", true)
+                .with_debug("PolicySingleLogOutSelectionMode", mode)
+                .with_debug(
+                    "PolicySingleLogoutAppInstanceIds",
+                    Value::Array(app_ids.into_iter().map(Value::String).collect()),
+                )
+                .with_debug("TraceId", logout_id);
+        }
+        RuleAction::RunWorkflow { workflow_id } => {
+            action = action
+                .with_debug("PolicyWorkflowId", *workflow_id)
+                .with_outcome(
+                    "SKIPPED",
+                    Some(
+                        "delegated workflows are not available in this version of Riskline".into(),
+                    ),
+                );
+        }
+    }
+    syslog::append(tx, &action).await
+}

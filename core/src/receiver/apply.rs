@@ -1,0 +1,294 @@
+//! What a verified SET changes, inside the writer's transaction, and the
+//! log of a refused one.
+
+use serde_json::{json, Value};
+
+use super::{RejectedSet, VerifiedSet};
+use crate::db::Tx;
+use crate::error::CoreError;
+use crate::providers::Provider;
+use crate::risk::{apply_contribution, Contribution, PROVIDER_REPORTED};
+use crate::set::{default_mapping, Interpretation, RiskLevel, RiskSignal, Subject, UserIdentifier};
+use crate::syslog::{self, LogActor, LogEvent, LogTarget};
+use crate::timefmt::now_ms;
+use crate::with_tx;
+
+pub const RECEIVE_EVENT: &str = "security.events.provider.receive_event";
+const RECEIVE_MESSAGE: &str = "Security Events Provider Reported Risk";
+/// Decoded claims kept in a rejection's log event, at most.
+const MAX_LOGGED_CLAIMS: usize = 8 * 1024;
+
+use crate::stream_health::NO_CHANGE;
+
+fn provider_actor(p: &Provider) -> LogActor {
+    LogActor {
+        id: p.id.clone(),
+        actor_type: "SecurityEventProvider".into(),
+        alternate_id: Some(p.issuer.clone()),
+        display_name: Some(p.name.clone()),
+        detail_entry: None,
+    }
+}
+
+fn receive_event(set: &VerifiedSet, uri: &str, payload: &Value) -> LogEvent {
+    let mut ev = LogEvent::new(
+        RECEIVE_EVENT,
+        RECEIVE_MESSAGE,
+        provider_actor(&set.provider),
+    )
+    .with_debug("jti", set.claims.jti.clone())
+    .with_debug("issuer", set.claims.iss.clone())
+    .with_debug("eventType", uri)
+    .with_debug("partnerRiskReportData", payload.clone());
+    if let Some(txn) = &set.claims.txn {
+        ev = ev.with_debug("txn", txn.clone());
+    }
+    ev.transaction.transaction_type = "JOB".into();
+    ev.transaction.id = format!("set:{}", set.claims.jti);
+    ev
+}
+
+/// The user a subject names: by email or login, external iss+sub, Riskline id, or acct: URI.
+async fn resolve_user(
+    tx: &mut Tx,
+    subject: &Subject,
+) -> Result<Option<crate::directory::User>, CoreError> {
+    for identifier in &subject.user {
+        let id: Option<String> = with_tx!(tx, |conn| match identifier {
+            UserIdentifier::Email(email) => {
+                let e = email.to_lowercase();
+                sqlx::query_scalar("SELECT id FROM users WHERE email = $1 OR login = $1 ORDER BY created_ms LIMIT 1")
+                    .bind(e)
+                    .fetch_optional(&mut *conn)
+                    .await?
+            }
+            UserIdentifier::IssSub { iss, sub } =>
+                sqlx::query_scalar(
+                    "SELECT user_id FROM user_external_ids WHERE iss = $1 AND sub = $2"
+                )
+                .bind(iss)
+                .bind(sub)
+                .fetch_optional(&mut *conn)
+                .await?,
+            UserIdentifier::Opaque(id) =>
+                sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?,
+            UserIdentifier::Account(uri) => {
+                let email = uri.strip_prefix("acct:").unwrap_or(uri).to_lowercase();
+                sqlx::query_scalar("SELECT id FROM users WHERE email = $1 OR login = $1 ORDER BY created_ms LIMIT 1")
+                    .bind(email)
+                    .fetch_optional(&mut *conn)
+                    .await?
+            }
+            UserIdentifier::Phone(_) => None,
+        });
+        if let Some(id) = id {
+            let sql = format!(
+                "SELECT {} FROM users WHERE id = $1",
+                crate::directory::USER_COLUMNS
+            );
+            let user: Option<crate::directory::UserRowPublic> =
+                with_tx!(tx, |conn| sqlx::query_as(&sql)
+                    .bind(&id)
+                    .fetch_optional(&mut *conn)
+                    .await?);
+            return Ok(user.map(|u| u.into_user_without_ids()));
+        }
+    }
+    Ok(None)
+}
+
+/// The level an event without one gets from this provider: its override, or the default.
+/// `None` means the event does not change risk.
+async fn mapped_level(
+    tx: &mut Tx,
+    provider_id: &str,
+    key: &str,
+) -> Result<Option<RiskLevel>, CoreError> {
+    let overridden: Option<String> = with_tx!(tx, |conn| sqlx::query_scalar(
+        "SELECT level FROM provider_level_mappings WHERE provider_id = $1 AND mapping_key = $2"
+    )
+    .bind(provider_id)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?);
+    Ok(match overridden {
+        Some(level) if level == NO_CHANGE => None,
+        Some(level) => RiskLevel::parse(&level),
+        None => default_mapping()
+            .into_iter()
+            .find(|(k, _, _)| *k == key)
+            .and_then(|(_, level, _)| level),
+    })
+}
+
+pub(crate) async fn apply_accepted(tx: &mut Tx, set: &VerifiedSet) -> Result<(), CoreError> {
+    let fresh = with_tx!(tx, |conn| {
+        sqlx::query(
+        "INSERT INTO received_sets (issuer, jti, received_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+    )
+    .bind(&set.claims.iss)
+    .bind(&set.claims.jti)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+    });
+    if fresh == 0 {
+        // A jti already accepted from this issuer: acknowledged, nothing changes, nothing is logged.
+        return Ok(());
+    }
+    for (uri, payload, interpretation) in &set.events {
+        let ev = receive_event(set, uri, payload);
+        let detection = match interpretation {
+            Interpretation::Apply(d) => d,
+            Interpretation::Skip { reason } => {
+                syslog::append(tx, &ev.with_outcome("SKIPPED", Some(reason.clone()))).await?;
+                continue;
+            }
+            Interpretation::Reject(e) => {
+                syslog::append(tx, &ev.with_outcome("SKIPPED", Some(e.description.clone())))
+                    .await?;
+                continue;
+            }
+        };
+        let Some(user) = resolve_user(tx, &detection.subject).await? else {
+            syslog::append(
+                tx,
+                &ev.with_outcome("SKIPPED", Some("subject not found".into())),
+            )
+            .await?;
+            continue;
+        };
+        let ev = ev.with_target(user.log_target());
+        let level = match &detection.signal {
+            RiskSignal::Level(level) => Some(Some(*level)),
+            RiskSignal::Clear => Some(None),
+            RiskSignal::Mapped(key) => mapped_level(tx, &set.provider.id, key).await?.map(Some),
+        };
+        let Some(level) = level else {
+            let reason = format!(
+                "{} does not change risk (level mapping)",
+                detection.event.name()
+            );
+            syslog::append(tx, &ev.with_outcome("SKIPPED", Some(reason))).await?;
+            continue;
+        };
+        let detect = LogEvent::new(
+            "user.risk.detect",
+            "User risk detected",
+            provider_actor(&set.provider),
+        )
+        .with_target(user.log_target());
+        let change = apply_contribution(
+            tx,
+            &user.id,
+            &Contribution {
+                source: set.provider.id.clone(),
+                source_name: set.provider.name.clone(),
+                detection: PROVIDER_REPORTED,
+                level,
+                event_type: Some(uri.clone()),
+                reasons: detection.reasons.clone(),
+                jti: Some(set.claims.jti.clone()),
+                log_event_uuid: Some(detect.uuid.clone()),
+            },
+        )
+        .await?;
+        syslog::append(tx, &ev).await?;
+        if change.recorded && (level.is_some() || change.new != change.previous) {
+            let mut detect = detect.with_debug(
+                "risk",
+                json!({
+                    "level": change.new.as_str(),
+                    "previousLevel": change.previous.as_str(),
+                    "detectionName": RECEIVE_MESSAGE,
+                    "issuer": set.provider.issuer,
+                    "reasons": detection.reasons,
+                }),
+            );
+            detect.transaction = ev.transaction.clone();
+            syslog::append(tx, &detect).await?;
+        }
+        if level.is_some() {
+            crate::policy_run::run_policy(
+                tx,
+                &user,
+                PROVIDER_REPORTED,
+                change.new,
+                &provider_actor(&set.provider),
+                &ev.transaction.id,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+fn capped_claims(claims: &serde_json::Map<String, Value>) -> Value {
+    let text = Value::Object(claims.clone()).to_string();
+    if text.len() <= MAX_LOGGED_CLAIMS {
+        Value::Object(claims.clone())
+    } else {
+        let mut cut = MAX_LOGGED_CLAIMS;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        Value::String(format!("{}… (truncated)", &text[..cut]))
+    }
+}
+
+/// One FAILURE receive event per event the refused SET carried (or one when
+/// it could not be read that far), visible to admins.
+pub(crate) async fn log_rejected(tx: &mut Tx, r: &RejectedSet) -> Result<(), CoreError> {
+    let actor = match (&r.provider, &r.iss) {
+        (Some(p), _) => provider_actor(p),
+        (None, iss) => LogActor {
+            id: "unknown".into(),
+            actor_type: "SecurityEventProvider".into(),
+            alternate_id: iss.clone(),
+            display_name: Some("Unknown transmitter".into()),
+            detail_entry: None,
+        },
+    };
+    let event_types: Vec<Option<String>> = match r
+        .claims
+        .as_ref()
+        .and_then(|c| c.get("events"))
+        .and_then(Value::as_object)
+    {
+        Some(events) if !events.is_empty() => events.keys().map(|k| Some(k.clone())).collect(),
+        _ => vec![None],
+    };
+    for event_type in event_types {
+        let mut ev = LogEvent::new(RECEIVE_EVENT, RECEIVE_MESSAGE, actor.clone())
+            .with_outcome("FAILURE", Some(r.error.err.as_str().to_string()))
+            .with_debug("description", r.error.description.clone())
+            .with_debug(
+                "eventType",
+                event_type.map(Value::String).unwrap_or(Value::Null),
+            );
+        if let Some(iss) = &r.iss {
+            ev = ev.with_debug("issuer", iss.clone());
+        }
+        if let Some(claims) = &r.claims {
+            if let Some(jti) = claims.get("jti") {
+                ev = ev.with_debug("jti", jti.clone());
+            }
+            ev = ev.with_debug("claims", capped_claims(claims));
+        }
+        if let Some(p) = &r.provider {
+            ev = ev.with_target(LogTarget {
+                id: p.id.clone(),
+                target_type: "SecurityEventsProviderResourceDetails".into(),
+                alternate_id: Some(p.issuer.clone()),
+                display_name: Some(p.name.clone()),
+                detail_entry: None,
+            });
+        }
+        syslog::append(tx, &ev).await?;
+    }
+    Ok(())
+}

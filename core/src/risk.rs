@@ -1,0 +1,260 @@
+//! Entity risk: each source (a provider, or an admin) holds one contribution
+//! per user; the user's level is the highest contribution, NONE without any.
+//! Every change is recorded in the user's risk history.
+
+use serde::{Deserialize, Serialize};
+
+use crate::db::Tx;
+use crate::directory::User;
+use crate::error::CoreError;
+use crate::set::RiskLevel;
+use crate::timefmt::now_ms;
+use crate::{with_db, with_tx};
+
+/// The detection names of Okta's `DetectedRiskEvents`.
+pub const PROVIDER_REPORTED: &str = "SECURITY_EVENTS_PROVIDER_REPORTED_RISK";
+pub const ADMIN_REPORTED: &str = "ADMIN_REPORTED_USER_RISK";
+
+/// The source key of an admin's contribution.
+pub const ADMIN_SOURCE: &str = "admin";
+
+/// One source's new say on a user's risk.
+#[derive(Clone, Debug)]
+pub struct Contribution {
+    /// A provider id, or [`ADMIN_SOURCE`].
+    pub source: String,
+    pub source_name: String,
+    pub detection: &'static str,
+    /// `Some(level)` sets the contribution, `None` clears it.
+    pub level: Option<RiskLevel>,
+    pub event_type: Option<String>,
+    pub reasons: Option<String>,
+    pub jti: Option<String>,
+    pub log_event_uuid: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RiskChange {
+    pub previous: RiskLevel,
+    pub new: RiskLevel,
+    /// True when the contribution changed something or reasserted a level.
+    pub recorded: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub seq: i64,
+    pub at_ms: i64,
+    pub detection: String,
+    pub source: String,
+    pub source_name: String,
+    pub event_type: Option<String>,
+    pub previous_level: String,
+    pub new_level: String,
+    pub reported_level: Option<String>,
+    pub reasons: Option<String>,
+    pub jti: Option<String>,
+    pub log_event_uuid: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct HistoryRow {
+    seq: i64,
+    at_ms: i64,
+    detection: String,
+    source: String,
+    source_name: String,
+    event_type: Option<String>,
+    previous_level: String,
+    new_level: String,
+    reported_level: Option<String>,
+    reasons: Option<String>,
+    jti: Option<String>,
+    log_event_uuid: Option<String>,
+}
+
+impl From<HistoryRow> for HistoryEntry {
+    fn from(r: HistoryRow) -> Self {
+        HistoryEntry {
+            seq: r.seq,
+            at_ms: r.at_ms,
+            detection: r.detection,
+            source: r.source,
+            source_name: r.source_name,
+            event_type: r.event_type,
+            previous_level: r.previous_level,
+            new_level: r.new_level,
+            reported_level: r.reported_level,
+            reasons: r.reasons,
+            jti: r.jti,
+            log_event_uuid: r.log_event_uuid,
+        }
+    }
+}
+
+fn level_of(s: &str) -> RiskLevel {
+    RiskLevel::parse(s).unwrap_or(RiskLevel::None)
+}
+
+/// Applies `c` to `user` inside `tx`: sets or clears the contribution,
+/// recomputes the level, updates the user and appends to the history.
+pub async fn apply_contribution(
+    tx: &mut Tx,
+    user_id: &str,
+    c: &Contribution,
+) -> Result<RiskChange, CoreError> {
+    let now = now_ms();
+    let had: Option<String> = with_tx!(tx, |conn| {
+        // Touching the user row first locks it (PostgreSQL: concurrent
+        // replicas serialise per user) and takes SQLite's write lock.
+        let found = sqlx::query("UPDATE users SET updated_ms = updated_ms WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        if found == 0 {
+            return Err(CoreError::NotFound(format!("user {user_id}")));
+        }
+        let had: Option<String> = sqlx::query_scalar(
+            "SELECT level FROM risk_contributions WHERE user_id = $1 AND source = $2",
+        )
+        .bind(user_id)
+        .bind(&c.source)
+        .fetch_optional(&mut *conn)
+        .await?;
+        match c.level {
+            Some(level) => {
+                sqlx::query(
+                    "INSERT INTO risk_contributions (user_id, source, level, updated_ms) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (user_id, source) DO UPDATE SET level = excluded.level, updated_ms = excluded.updated_ms",
+                )
+                .bind(user_id)
+                .bind(&c.source)
+                .bind(level.as_str())
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM risk_contributions WHERE user_id = $1 AND source = $2")
+                    .bind(user_id)
+                    .bind(&c.source)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        had
+    });
+    let (previous, levels): (String, Vec<String>) = with_tx!(tx, |conn| {
+        let previous: Option<String> =
+            sqlx::query_scalar("SELECT risk_level FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let levels: Vec<String> =
+            sqlx::query_scalar("SELECT level FROM risk_contributions WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_all(&mut *conn)
+                .await?;
+        (
+            previous.ok_or_else(|| CoreError::NotFound(format!("user {user_id}")))?,
+            levels,
+        )
+    });
+    let previous = level_of(&previous);
+    let new = levels
+        .iter()
+        .map(|l| level_of(l))
+        .max()
+        .unwrap_or(RiskLevel::None);
+    // Clearing a contribution that did not exist changes nothing worth a record.
+    let recorded = c.level.is_some() || had.is_some();
+    if !recorded {
+        return Ok(RiskChange {
+            previous,
+            new,
+            recorded,
+        });
+    }
+    with_tx!(tx, |conn| {
+        if new != previous {
+            sqlx::query("UPDATE users SET risk_level = $1, risk_since_ms = $2, risk_reason = $3, updated_ms = $2 WHERE id = $4")
+                .bind(new.as_str())
+                .bind(now)
+                .bind(&c.reasons)
+                .bind(user_id)
+                .execute(&mut *conn)
+                .await?;
+        } else if c.level.is_some() && c.reasons.is_some() {
+            sqlx::query("UPDATE users SET risk_reason = $1 WHERE id = $2")
+                .bind(&c.reasons)
+                .bind(user_id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO risk_history (user_id, at_ms, detection, source, source_name, event_type, previous_level, new_level, reported_level, reasons, jti, log_event_uuid) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(user_id)
+        .bind(now)
+        .bind(c.detection)
+        .bind(&c.source)
+        .bind(&c.source_name)
+        .bind(&c.event_type)
+        .bind(previous.as_str())
+        .bind(new.as_str())
+        .bind(c.level.map(|l| l.as_str()))
+        .bind(&c.reasons)
+        .bind(&c.jti)
+        .bind(&c.log_event_uuid)
+        .execute(&mut *conn)
+        .await?;
+        Ok::<(), CoreError>(())
+    })?;
+    Ok(RiskChange {
+        previous,
+        new,
+        recorded,
+    })
+}
+
+impl crate::Services {
+    /// A user's risk history, newest first.
+    pub async fn risk_history(
+        &self,
+        user_id: &str,
+        limit: i64,
+    ) -> Result<Vec<HistoryEntry>, CoreError> {
+        let rows: Vec<HistoryRow> = with_db!(&self.db, |pool| {
+            sqlx::query_as(
+            "SELECT seq, at_ms, detection, source, source_name, event_type, previous_level, new_level, reported_level, reasons, jti, log_event_uuid \
+             FROM risk_history WHERE user_id = $1 ORDER BY seq DESC LIMIT $2"
+        )
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+        });
+        Ok(rows.into_iter().map(HistoryEntry::from).collect())
+    }
+
+    /// Each source's current contribution to a user's level.
+    pub async fn risk_contributions(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<(String, String)>, CoreError> {
+        Ok(with_db!(&self.db, |pool| sqlx::query_as(
+            "SELECT source, level FROM risk_contributions WHERE user_id = $1 ORDER BY source"
+        )
+        .bind(user_id)
+        .fetch_all(pool)
+        .await?))
+    }
+}
+
+/// The user as it is now, after a change inside `tx`.
+pub fn with_level(mut user: User, level: RiskLevel) -> User {
+    user.risk_level = level.as_str().to_string();
+    user
+}

@@ -1,0 +1,139 @@
+//! Riskline's own signing keys: created at first start, rotatable, published
+//! as a JWKS so that logout apps can verify the bearer JWTs Riskline sends.
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::traits::PublicKeyParts;
+use rsa::RsaPrivateKey;
+use serde_json::{json, Value};
+
+use crate::error::CoreError;
+use crate::services::Services;
+use crate::timefmt::now_ms;
+use crate::with_db;
+
+/// The key that signs, with its `kid`.
+pub struct OrgKey {
+    pub kid: String,
+    pub key: EncodingKey,
+}
+
+fn generate() -> Result<(String, String, Value), CoreError> {
+    let mut rng = rand::thread_rng();
+    let private = RsaPrivateKey::new(&mut rng, 2048)
+        .map_err(|e| CoreError::Internal(format!("key generation failed: {e}")))?;
+    let der = private
+        .to_pkcs1_der()
+        .map_err(|e| CoreError::Internal(format!("key encoding failed: {e}")))?;
+    let kid = format!("rl{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let public = private.to_public_key();
+    let jwk = json!({
+        "kty": "RSA",
+        "use": "sig",
+        "alg": "RS256",
+        "kid": kid,
+        "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+        "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
+    });
+    Ok((kid, STANDARD.encode(der.as_bytes()), jwk))
+}
+
+impl Services {
+    /// Creates the first signing key when there is none.
+    pub async fn ensure_signing_key(&self) -> Result<(), CoreError> {
+        let count: i64 = with_db!(&self.db, |pool| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM signing_keys"
+        )
+        .fetch_one(pool)
+        .await?);
+        if count == 0 {
+            self.rotate_signing_key().await?;
+        }
+        Ok(())
+    }
+
+    /// Makes a new key the active one. Older keys stay published, so tokens
+    /// they signed still verify until they expire.
+    pub async fn rotate_signing_key(&self) -> Result<String, CoreError> {
+        let (kid, der, jwk) = tokio::task::spawn_blocking(generate)
+            .await
+            .map_err(|e| CoreError::Internal(e.to_string()))??;
+        let mut tx = self.db.begin().await?;
+        crate::with_tx!(&mut tx, |conn| {
+            sqlx::query("UPDATE signing_keys SET active = 0")
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("INSERT INTO signing_keys (kid, private_der, public_jwk, active, created_ms) VALUES ($1, $2, $3, 1, $4)")
+                .bind(&kid)
+                .bind(&der)
+                .bind(jwk.to_string())
+                .bind(now_ms())
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+        });
+        tx.commit().await?;
+        Ok(kid)
+    }
+
+    /// The published key set (`/oauth2/v1/keys`), newest first.
+    pub async fn published_jwks(&self) -> Result<Value, CoreError> {
+        let keys: Vec<String> = with_db!(&self.db, |pool| sqlx::query_scalar(
+            "SELECT public_jwk FROM signing_keys ORDER BY created_ms DESC LIMIT 5"
+        )
+        .fetch_all(pool)
+        .await?);
+        let keys: Vec<Value> = keys
+            .iter()
+            .filter_map(|k| serde_json::from_str(k).ok())
+            .collect();
+        Ok(json!({ "keys": keys }))
+    }
+
+    pub async fn active_signing_key(&self) -> Result<OrgKey, CoreError> {
+        let row: Option<(String, String)> = with_db!(&self.db, |pool| {
+            sqlx::query_as(
+            "SELECT kid, private_der FROM signing_keys WHERE active = 1 ORDER BY created_ms DESC LIMIT 1"
+        )
+        .fetch_optional(pool)
+        .await?
+        });
+        let (kid, der) = row.ok_or_else(|| CoreError::Internal("no active signing key".into()))?;
+        let der = STANDARD
+            .decode(der)
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        Ok(OrgKey {
+            kid,
+            key: EncodingKey::from_rsa_der(&der),
+        })
+    }
+}
+
+/// The bearer JWT of a Global Token Revocation request, as Okta sends it:
+/// `typ` global-token-revocation+jwt, `iss` this org, `sub` the app's client
+/// id, `aud` the endpoint, valid five minutes either side.
+pub fn gtr_bearer(
+    key: &OrgKey,
+    issuer: &str,
+    client_id: &str,
+    endpoint: &str,
+    now_secs: i64,
+) -> Result<String, CoreError> {
+    let mut header = Header::new(Algorithm::RS256);
+    header.typ = Some("global-token-revocation+jwt".into());
+    header.kid = Some(key.kid.clone());
+    let aud = endpoint.split(['?', '#']).next().unwrap_or(endpoint);
+    let claims = json!({
+        "iss": issuer,
+        "sub": client_id,
+        "aud": aud,
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "iat": now_secs,
+        "nbf": now_secs - 300,
+        "exp": now_secs + 300,
+    });
+    jsonwebtoken::encode(&header, &claims, &key.key)
+        .map_err(|e| CoreError::Internal(format!("signing failed: {e}")))
+}

@@ -1,0 +1,111 @@
+// Browser test: a SET posted by a transmitter raises a person's risk to High, and the
+// console shows it on the People list, the person's Risk section and the stream page.
+import assert from 'node:assert/strict';
+import { randomUUID, sign } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import {
+  ADMIN_EMAIL,
+  ADMIN_PASSWORD,
+  expectHeading,
+  launchBrowser,
+  navigate,
+  screenshot,
+  signIn,
+  withRiskline,
+} from './harness.mjs';
+
+const USER_RISK = 'https://schemas.okta.com/secevent/okta/event-type/user-risk-change';
+
+let browser;
+before(async () => {
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+});
+
+const b64url = (data) => Buffer.from(data).toString('base64url');
+
+/** A SET signed RS256 with the transmitter's key. */
+function signSet(transmitter, claims) {
+  const header = { alg: 'RS256', kid: transmitter.kid, typ: 'secevent+jwt' };
+  const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
+  return `${input}.${b64url(sign('sha256', Buffer.from(input), transmitter.privateKey))}`;
+}
+
+test('a SET raises a person to High, visible on People, the Risk section and the stream page', async () => {
+  await withRiskline(browser, 'risk', async ({ baseUrl, transmitter, newPage }) => {
+    const page = await newPage();
+    await signIn(page, baseUrl, ADMIN_EMAIL, ADMIN_PASSWORD);
+
+    // A stream and a person, through the console.
+    await navigate(page, 'Device Integrations');
+    await page.getByRole('link', { name: 'Add stream', exact: true }).click();
+    await expectHeading(page, 'Add stream');
+    await page.getByRole('textbox', { name: 'Integration name' }).fill('Acme EDR');
+    await page.getByRole('radio', { name: 'Well-known URL' }).check();
+    await page.getByRole('textbox', { name: 'Well-known URL' }).fill(transmitter.wellKnownUrl);
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await expectHeading(page, 'Device Integrations');
+    await page.getByRole('row', { name: /Acme EDR/ }).waitFor();
+
+    await navigate(page, 'People');
+    await page.locator('summary', { hasText: 'Add person' }).click();
+    await page.getByLabel('Email', { exact: true }).fill('ana@example.com');
+    await page.getByLabel('First name').fill('Ana');
+    await page.getByLabel('Last name').fill('Lee');
+    await page.getByRole('button', { name: 'Add person', exact: true }).click();
+    const row = page.getByRole('row', { name: /Ana Lee/ });
+    await row.getByText('None', { exact: true }).waitFor();
+
+    // The transmitter reports high risk.
+    const claims = {
+      iss: transmitter.issuer,
+      aud: baseUrl,
+      iat: Math.floor(Date.now() / 1000),
+      jti: randomUUID(),
+      events: {
+        [USER_RISK]: {
+          subject: { user: { format: 'email', email: 'ana@example.com' } },
+          current_level: 'high',
+          previous_level: 'low',
+          event_timestamp: Math.floor(Date.now() / 1000),
+          reason_admin: { en: 'Ransomware detected on laptop' },
+        },
+      },
+    };
+    const res = await fetch(`${baseUrl}/security/api/v1/security-events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/secevent+jwt' },
+      body: signSet(transmitter, claims),
+    });
+    assert.equal(res.status, 202, await res.text());
+
+    // People list.
+    await page.reload();
+    await expectHeading(page, 'People');
+    await page.getByRole('row', { name: /Ana Lee/ }).getByText('High', { exact: true }).waitFor();
+    await screenshot(page, 'people');
+
+    // The person's Risk section and history.
+    await page.getByRole('link', { name: 'Ana Lee' }).click();
+    await expectHeading(page, 'Ana Lee');
+    const risk = page.getByRole('region', { name: 'Risk', exact: true });
+    await risk.getByText('High', { exact: true }).first().waitFor();
+    await risk.getByText(/Ransomware detected on laptop/).waitFor();
+    await page.getByText('Security events provider reported risk').waitFor();
+    await page.getByText('Reason: Ransomware detected on laptop').first().waitFor();
+    await screenshot(page, 'person-risk');
+
+    // The stream page shows the accepted SET.
+    await navigate(page, 'Device Integrations');
+    await page.getByRole('link', { name: 'Acme EDR' }).click();
+    await expectHeading(page, 'Acme EDR');
+    const recent = page.getByRole('region', { name: 'Recent events', exact: true });
+    await recent.getByText('SUCCESS').waitFor();
+    await recent.getByText('ana@example.com').waitFor();
+    const traffic = page.getByRole('group', { name: 'Traffic' });
+    await traffic.getByText('Accepted (24 h)').waitFor();
+    await screenshot(page, 'stream-detail');
+  });
+});

@@ -1,0 +1,175 @@
+//! Users, groups and CSV import against a real server, on both engines.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{Engine, TestServer};
+use reqwest::Method;
+use serde_json::json;
+
+async fn users_and_groups(engine: Engine) {
+    let s = TestServer::start(engine).await;
+    let (status, u) = s
+        .api(Method::POST, "/api/v1/users", Some(json!({"profile": {"email": "Ana@Example.com", "firstName": "Ana", "lastName": "Lee"}, "externalIds": [{"iss": "https://idp", "sub": "a1"}]})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{u}");
+    let id = u["id"].as_str().unwrap().to_string();
+    assert_eq!(u["profile"]["login"], "ana@example.com");
+    assert_eq!(u["status"], "ACTIVE");
+    assert_eq!(
+        u["externalIds"],
+        json!([{"iss": "https://idp", "sub": "a1"}])
+    );
+    // Validation, duplicates, a taken external identity.
+    let (status, e) = s
+        .api(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"profile": {"email": "nope"}})),
+        )
+        .await;
+    assert_eq!(
+        (status, e["errorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("E0000001"))
+    );
+    let (status, _) = s
+        .api(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"profile": {"email": "ana@example.com"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, e) = s
+        .api(Method::POST, "/api/v1/users", Some(json!({"profile": {"email": "bob@example.com"}, "externalIds": [{"iss": "https://idp", "sub": "a1"}]})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    let (_, all) = s.api(Method::GET, "/api/v1/users", None).await;
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        1,
+        "a refused create leaves nothing behind"
+    );
+    // Search and q.
+    let (_, found) = s
+        .api(
+            Method::GET,
+            "/api/v1/users?search=profile.email%20eq%20%22ana%40example.com%22",
+            None,
+        )
+        .await;
+    assert_eq!(found[0]["id"], id.as_str());
+    let (_, found) = s.api(Method::GET, "/api/v1/users?q=an", None).await;
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    let (_, found) = s.api(Method::GET, "/api/v1/users?q=zz", None).await;
+    assert_eq!(found, json!([]));
+    // PUT replaces the profile and external ids.
+    let (status, put) = s
+        .api(Method::PUT, &format!("/api/v1/users/{id}"), Some(json!({"profile": {"email": "ana@example.com", "firstName": "Ana", "lastName": "Li"}, "externalIds": []})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{put}");
+    assert_eq!(put["profile"]["lastName"], "Li");
+    assert_eq!(put["externalIds"], json!([]));
+    // Groups.
+    let (status, g) = s
+        .api(
+            Method::POST,
+            "/api/v1/groups",
+            Some(json!({"profile": {"name": "Executives", "description": "VIPs"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{g}");
+    let gid = g["id"].as_str().unwrap().to_string();
+    let (status, _) = s
+        .api(
+            Method::PUT,
+            &format!("/api/v1/groups/{gid}/users/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, members) = s
+        .api(Method::GET, &format!("/api/v1/groups/{gid}/users"), None)
+        .await;
+    assert_eq!(members[0]["id"], id.as_str());
+    let (status, _) = s
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/groups/{gid}/users/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, members) = s
+        .api(Method::GET, &format!("/api/v1/groups/{gid}/users"), None)
+        .await;
+    assert_eq!(members, json!([]));
+    let (status, _) = s
+        .api(
+            Method::PUT,
+            &format!("/api/v1/groups/{gid}/users/00unope"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Deactivate, then delete.
+    let (status, d) = s
+        .api(
+            Method::POST,
+            &format!("/api/v1/users/{id}/lifecycle/deactivate"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, d["status"].as_str()),
+        (StatusCode::OK, Some("DEPROVISIONED"))
+    );
+    let (status, _) = s
+        .api(Method::DELETE, &format!("/api/v1/users/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = s
+        .api(Method::GET, &format!("/api/v1/users/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn csv_import_is_all_or_nothing(engine: Engine) {
+    let s = TestServer::start(engine).await;
+    let admins = s.services.list_admins().await.unwrap();
+    let by = s
+        .services
+        .console_principal(&admins[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    let bad = "email,firstName,lastName\nana@example.com,Ana,Lee\nnot-an-email,Bob,Ray\n";
+    let preview = s.services.preview_import(bad).await.unwrap();
+    assert_eq!(preview.len(), 2);
+    assert!(preview[0].error.is_none());
+    assert!(preview[1].error.is_some());
+    assert!(s.services.import_people(&by, bad).await.is_err());
+    assert!(
+        s.services
+            .list_users("", None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing half-imported"
+    );
+    let good = "email,firstName,lastName,externalIss,externalSub\nana@example.com,Ana,Lee,https://idp,a1\nbob@example.com,Bob,Ray,,\n";
+    assert_eq!(s.services.import_people(&by, good).await.unwrap(), 2);
+    let users = s.services.list_users("", None, 10).await.unwrap();
+    assert_eq!(users.len(), 2);
+    assert_eq!(users[0].external_ids.len(), 1);
+    // Importing the same people again is refused as a whole.
+    let again = s.services.preview_import(good).await.unwrap();
+    assert!(again.iter().all(|r| r
+        .error
+        .as_deref()
+        .is_some_and(|e| e.contains("already exists"))));
+    assert!(s.services.import_people(&by, good).await.is_err());
+}
+
+crate::on_both_engines!(users_and_groups, csv_import_is_all_or_nothing);

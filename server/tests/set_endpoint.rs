@@ -1,0 +1,567 @@
+//! The SET endpoint end to end: a transmitter on 127.0.0.1 signs SETs with a
+//! real RSA key; Riskline verifies, stores, and changes the user's risk.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::{Arc, RwLock};
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use common::{Engine, Options, TestServer};
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const KEY_1: &str = include_str!("fixtures/transmitter-key.pem");
+const KEY_2: &str = include_str!("fixtures/transmitter-key-2.pem");
+const SET_PATH: &str = "/security/api/v1/security-events";
+const USER_RISK: &str = "https://schemas.okta.com/secevent/okta/event-type/user-risk-change";
+const COMPLIANCE: &str =
+    "https://schemas.openid.net/secevent/caep/event-type/device-compliance-change";
+
+fn jwks(file: &str) -> Value {
+    serde_json::from_str(file).unwrap()
+}
+
+/// A transmitter whose JWKS the test can change while it runs.
+struct Transmitter {
+    issuer: String,
+    keys: Arc<RwLock<Value>>,
+}
+
+impl Transmitter {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let keys = Arc::new(RwLock::new(jwks(include_str!(
+            "fixtures/transmitter-jwks.json"
+        ))));
+        let served = keys.clone();
+        let router = Router::new().route(
+            "/jwks.json",
+            get(move || {
+                let served = served.clone();
+                async move { Json(served.read().unwrap().clone()) }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+        Transmitter { issuer, keys }
+    }
+
+    fn set_keys(&self, keys: Value) {
+        *self.keys.write().unwrap() = keys;
+    }
+}
+
+struct Setup {
+    server: TestServer,
+    tr: Transmitter,
+    provider_id: String,
+    user_id: String,
+}
+
+async fn setup_with(engine: Engine, options: Options) -> Setup {
+    let server = TestServer::start_with(engine, options).await;
+    let tr = Transmitter::start().await;
+    let (status, p) = server
+        .api(
+            Method::POST,
+            "/api/v1/security-events-providers",
+            Some(json!({"name": "Acme EDR", "type": "edr", "settings": {"issuer": tr.issuer, "jwks_url": format!("{}/jwks.json", tr.issuer)}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    let (status, u) = server
+        .api(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"profile": {"login": "ana@example.com", "email": "Ana@Example.com", "firstName": "Ana", "lastName": "Lee"}, "externalIds": [{"iss": "https://idp.example", "sub": "ana-123"}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{u}");
+    Setup {
+        provider_id: p["id"].as_str().unwrap().into(),
+        user_id: u["id"].as_str().unwrap().into(),
+        server,
+        tr,
+    }
+}
+
+async fn setup(engine: Engine) -> Setup {
+    setup_with(engine, Options::default()).await
+}
+
+impl Setup {
+    fn claims(&self, event_uri: &str, event: Value) -> Value {
+        json!({
+            "iss": self.tr.issuer,
+            "aud": self.server.base_url,
+            "iat": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "events": { event_uri: event },
+        })
+    }
+
+    fn risk(&self, level: &str) -> Value {
+        self.claims(
+            USER_RISK,
+            json!({"subject": {"user": {"format": "email", "email": "ana@example.com"}}, "current_level": level, "previous_level": "low", "event_timestamp": 1_700_000_000, "reason_admin": {"en": "Malware found"}}),
+        )
+    }
+
+    async fn post_raw(
+        &self,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, Option<String>, Option<String>, String) {
+        let res = self
+            .server
+            .http
+            .post(self.server.url(SET_PATH))
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let ct = res
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string());
+        let lang = res
+            .headers()
+            .get("content-language")
+            .map(|v| v.to_str().unwrap().to_string());
+        (status, ct, lang, res.text().await.unwrap())
+    }
+
+    async fn post(&self, token: &str) -> (u16, Value) {
+        let (status, ct, lang, body) = self
+            .post_raw("application/secevent+jwt", token.to_string())
+            .await;
+        if status == 202 {
+            assert!(body.is_empty(), "202 has an empty body");
+            assert!(ct.is_none(), "202 carries no JSON content type");
+            (status, Value::Null)
+        } else {
+            if status == 400 {
+                assert_eq!(ct.as_deref(), Some("application/json"));
+                assert_eq!(lang.as_deref(), Some("en"));
+            }
+            (
+                status,
+                serde_json::from_str(&body).unwrap_or(Value::String(body)),
+            )
+        }
+    }
+
+    async fn level(&self) -> String {
+        let (_, r) = self
+            .server
+            .api(
+                Method::GET,
+                &format!("/api/v1/users/{}/risk", self.user_id),
+                None,
+            )
+            .await;
+        r["riskLevel"].as_str().unwrap().to_string()
+    }
+
+    async fn received_count(&self) -> i64 {
+        riskline_core::with_db!(&self.server.services.db, |pool| {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM received_sets")
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        })
+    }
+}
+
+fn sign(claims: &Value) -> String {
+    sign_with(claims, KEY_1, Some("test-key-1"), Some("secevent+jwt"))
+}
+
+fn sign_with(claims: &Value, pem: &str, kid: Option<&str>, typ: Option<&str>) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = kid.map(String::from);
+    header.typ = typ.map(String::from);
+    encode(
+        &header,
+        claims,
+        &EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+async fn raises_risk_and_logs_it(engine: Engine) {
+    let s = setup(engine).await;
+    assert_eq!(s.level().await, "NONE");
+    let claims = s.risk("high");
+    let (status, body) = s.post(&sign(&claims)).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(s.level().await, "HIGH");
+    let (_, risk) = s
+        .server
+        .api(
+            Method::GET,
+            &format!("/api/v1/users/{}/risk", s.user_id),
+            None,
+        )
+        .await;
+    assert_eq!(risk["reason"], "Malware found");
+
+    let history = s
+        .server
+        .services
+        .risk_history(&s.user_id, 10)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].previous_level, "NONE");
+    assert_eq!(history[0].new_level, "HIGH");
+    assert_eq!(history[0].source_name, "Acme EDR");
+    assert_eq!(history[0].jti.as_deref(), claims["jti"].as_str());
+    assert_eq!(history[0].event_type.as_deref(), Some(USER_RISK));
+
+    let received = s.server.log("security.events.provider.receive_event").await;
+    assert_eq!(received.len(), 1);
+    let ev = &received[0];
+    assert_eq!(ev.outcome.result, "SUCCESS");
+    assert_eq!(ev.actor.id, s.provider_id);
+    assert_eq!(ev.actor.display_name.as_deref(), Some("Acme EDR"));
+    assert_eq!(ev.target[0].id, s.user_id);
+    let dd = &ev.debug_context.debug_data;
+    assert_eq!(dd["jti"], claims["jti"]);
+    assert_eq!(dd["issuer"], s.tr.issuer.as_str());
+    assert_eq!(dd["eventType"], USER_RISK);
+    assert_eq!(dd["partnerRiskReportData"]["current_level"], "high");
+    let detect = s.server.log("user.risk.detect").await;
+    assert_eq!(detect.len(), 1);
+    assert_eq!(detect[0].debug_context.debug_data["risk"]["level"], "HIGH");
+    assert_eq!(
+        detect[0].debug_context.debug_data["risk"]["previousLevel"],
+        "NONE"
+    );
+
+    // The same jti again: 202, nothing changes, nothing is logged.
+    let (status, _) = s.post(&sign(&claims)).await;
+    assert_eq!(status, 202);
+    assert_eq!(
+        s.server
+            .log("security.events.provider.receive_event")
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.server
+            .services
+            .risk_history(&s.user_id, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // "secure" clears the provider's contribution.
+    let (status, _) = s.post(&sign(&s.risk("Secure"))).await;
+    assert_eq!(status, 202);
+    assert_eq!(s.level().await, "NONE");
+    let history = s
+        .server
+        .services
+        .risk_history(&s.user_id, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            history[0].previous_level.as_str(),
+            history[0].new_level.as_str()
+        ),
+        ("HIGH", "NONE")
+    );
+}
+
+/// Every failure of the verification matrix: status 400, the right `err`,
+/// nothing stored, and a FAILURE receive event.
+async fn refuses_what_fails_verification(engine: Engine) {
+    let s = setup(engine).await;
+    let good = s.risk("high");
+    let with = |patch: Value| {
+        let mut c = good.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        c
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let cases: Vec<(&str, String, &str, &str)> = vec![
+        ("garbage", "not a token".into(), "invalid_request", "compact JWS"),
+        ("typ at+jwt", sign_with(&good, KEY_1, Some("test-key-1"), Some("at+jwt")), "invalid_request", "at+jwt"),
+        ("alg none", format!("{}.{}.", b64(r#"{"alg":"none","typ":"secevent+jwt"}"#), b64(&good.to_string())), "invalid_request", "none"),
+        ("HS256", encode(&Header::new(Algorithm::HS256), &good, &EncodingKey::from_secret(b"secret")).unwrap(), "invalid_request", "HS256"),
+        ("unknown issuer", sign(&with(json!({"iss": "https://unknown.example"}))), "invalid_issuer", "unknown.example"),
+        ("unknown kid", sign_with(&good, KEY_1, Some("nope"), Some("secevent+jwt")), "invalid_key", "nope"),
+        ("wrong key", sign_with(&good, KEY_2, Some("test-key-1"), Some("secevent+jwt")), "authentication_failed", "signature"),
+        ("wrong audience", sign(&with(json!({"aud": "https://other.example"}))), "invalid_audience", "other.example"),
+        ("no iat", sign(&with(json!({"iat": null}))), "invalid_request", "iat"),
+        ("iat in 2 days", sign(&with(json!({"iat": now + 2 * 86_400}))), "invalid_request", "iat"),
+        ("expired", sign(&with(json!({"exp": now - 3600}))), "invalid_request", "exp"),
+        ("no jti", sign(&with(json!({"jti": null}))), "invalid_request", "jti"),
+        ("empty events", sign(&with(json!({"events": {}}))), "invalid_request", "events"),
+        ("event at top level", sign(&with(json!({"events": null, USER_RISK: {"current_level": "high"}}))), "invalid_request", "\"events\""),
+        (
+            "bad compliance",
+            sign(&s.claims(COMPLIANCE, json!({"subject": {"user": {"format": "email", "email": "ana@example.com"}}, "current_status": "sometimes", "previous_status": "compliant"}))),
+            "invalid_request",
+            "current_status",
+        ),
+    ];
+    for (name, token, err, needle) in cases {
+        let (status, body) = s.post(&token).await;
+        assert_eq!(status, 400, "{name}: {body}");
+        assert_eq!(body["err"], err, "{name}: {body}");
+        let description = body["description"].as_str().unwrap();
+        assert!(
+            description.contains(needle),
+            "{name}: {description:?} should mention {needle:?}"
+        );
+    }
+    assert_eq!(s.received_count().await, 0, "nothing refused is stored");
+    assert_eq!(s.level().await, "NONE");
+    let failures = s.server.log("security.events.provider.receive_event").await;
+    assert!(failures.len() >= 15);
+    assert!(failures
+        .iter()
+        .all(|e| e.outcome.result == "FAILURE" && e.outcome.reason.is_some()));
+
+    // A deactivated provider is refused with a description that says so.
+    s.server
+        .api(
+            Method::POST,
+            &format!(
+                "/api/v1/security-events-providers/{}/lifecycle/deactivate",
+                s.provider_id
+            ),
+            None,
+        )
+        .await;
+    let (status, body) = s.post(&sign(&s.risk("high"))).await;
+    assert_eq!(
+        (status, body["err"].as_str()),
+        (400, Some("invalid_issuer"))
+    );
+    assert!(body["description"]
+        .as_str()
+        .unwrap()
+        .contains("deactivated"));
+    assert_eq!(s.level().await, "NONE");
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
+
+async fn accepts_what_real_transmitters_send(engine: Engine) {
+    let s = setup(engine).await;
+    // Okta's Python SDK: a JSON string under application/json.
+    let token = sign(&s.risk("medium"));
+    let (status, _, _, body) = s
+        .post_raw("application/json", serde_json::to_string(&token).unwrap())
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(s.level().await, "MEDIUM");
+    // application/jwt, an array aud with a trailing slash, a SET without typ.
+    let mut claims = s.risk("HIGH");
+    claims["aud"] = json!(["https://someone.example", format!("{}/", s.server.base_url)]);
+    let (status, _, _, body) = s
+        .post_raw(
+            "application/jwt",
+            sign_with(&claims, KEY_1, Some("test-key-1"), None),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(s.level().await, "HIGH");
+    // The top-level SSF sub_id with iss_sub, and milliseconds in event_timestamp.
+    let claims = json!({
+        "iss": s.tr.issuer, "aud": s.server.base_url, "iat": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64(),
+        "jti": "caep-1", "sub_id": {"format": "iss_sub", "iss": "https://idp.example", "sub": "ana-123"},
+        "events": {COMPLIANCE: {"current_status": "non-compliant", "previous_status": "compliant", "event_timestamp": 1_615_304_991_643_i64}}
+    });
+    let (status, body) = s.post(&sign(&claims)).await;
+    assert_eq!(status, 202, "{body}");
+    let contributions = s
+        .server
+        .services
+        .risk_contributions(&s.user_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        contributions,
+        vec![(s.provider_id.clone(), "MEDIUM".to_string())],
+        "non-compliant maps to MEDIUM by default"
+    );
+    // A subject that matches nobody, and an unknown event type: 202 and SKIPPED.
+    let nobody = s.claims(USER_RISK, json!({"subject": {"user": {"format": "email", "email": "ghost@example.com"}}, "current_level": "high"}));
+    assert_eq!(s.post(&sign(&nobody)).await.0, 202);
+    let unknown = s.claims("https://vendor.example/event/new-thing", json!({"x": 1}));
+    assert_eq!(s.post(&sign(&unknown)).await.0, 202);
+    let skipped: Vec<_> = s
+        .server
+        .log("security.events.provider.receive_event")
+        .await
+        .into_iter()
+        .filter(|e| e.outcome.result == "SKIPPED")
+        .collect();
+    let reasons: Vec<_> = skipped
+        .iter()
+        .filter_map(|e| e.outcome.reason.clone())
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r == "subject not found"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r == "event type not supported"),
+        "{reasons:?}"
+    );
+    // Over 64 KiB: 413.
+    let (status, _, _, _) = s
+        .post_raw("application/secevent+jwt", "a".repeat(65 * 1024))
+        .await;
+    assert_eq!(status, 413);
+}
+
+async fn concurrent_sets_stay_consistent(engine: Engine) {
+    let s = Arc::new(setup(engine).await);
+    let levels = ["low", "medium", "high"];
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let s = s.clone();
+        let token = sign(&s.risk(levels[i % 3]));
+        tasks.push(tokio::spawn(async move { s.post(&token).await.0 }));
+    }
+    // The same SET ten times at once is applied once.
+    let dup = sign(&s.risk("high"));
+    for _ in 0..10 {
+        let s = s.clone();
+        let token = dup.clone();
+        tasks.push(tokio::spawn(async move { s.post(&token).await.0 }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 202);
+    }
+    let history = s
+        .server
+        .services
+        .risk_history(&s.user_id, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        history.len(),
+        31,
+        "30 distinct SETs and one of the ten duplicates"
+    );
+    // Each entry starts where the one before ended; the user's level is the last one.
+    for pair in history.windows(2) {
+        assert_eq!(
+            pair[0].previous_level, pair[1].new_level,
+            "history is a chain"
+        );
+    }
+    assert_eq!(history.last().unwrap().previous_level, "NONE");
+    assert_eq!(s.level().await, history[0].new_level);
+    assert_eq!(s.received_count().await, 31);
+}
+
+async fn picks_up_rotated_keys(engine: Engine) {
+    let s = setup_with(
+        engine,
+        Options {
+            jwks_max_age_secs: 1,
+            ..Options::default()
+        },
+    )
+    .await;
+    assert_eq!(s.post(&sign(&s.risk("low"))).await.0, 202);
+    // The transmitter adds a second key: a SET signed with it verifies at once (unknown kid → refetch).
+    let mut both = jwks(include_str!("fixtures/transmitter-jwks.json"));
+    both["keys"]
+        .as_array_mut()
+        .unwrap()
+        .push(jwks(include_str!("fixtures/transmitter-jwks-2.json"))["keys"][0].clone());
+    s.tr.set_keys(both);
+    let (status, body) = s
+        .post(&sign_with(
+            &s.risk("medium"),
+            KEY_2,
+            Some("test-key-2"),
+            Some("secevent+jwt"),
+        ))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(s.level().await, "MEDIUM");
+    // It removes the first key: once the cache refreshes, the first key stops verifying.
+    s.tr.set_keys(jwks(include_str!("fixtures/transmitter-jwks-2.json")));
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let (status, body) = s.post(&sign(&s.risk("high"))).await;
+    assert_eq!(
+        (status, body["err"].as_str()),
+        (400, Some("invalid_key")),
+        "{body}"
+    );
+    assert_eq!(s.level().await, "MEDIUM");
+}
+
+async fn user_risk_api(engine: Engine) {
+    let s = setup(engine).await;
+    let path = format!("/api/v1/users/{}/risk", s.user_id);
+    let (status, body) = s
+        .server
+        .api(Method::PUT, &path, Some(json!({"riskLevel": "NONE"})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = s
+        .server
+        .api(
+            Method::PUT,
+            &path,
+            Some(json!({"riskLevel": "HIGH", "riskReason": "Phished, reported by the user"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["riskLevel"], "HIGH");
+    let (status, _) = s
+        .server
+        .api(Method::PUT, &path, Some(json!({"riskLevel": "LOW"})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.level().await, "LOW");
+    let history = s
+        .server
+        .services
+        .risk_history(&s.user_id, 10)
+        .await
+        .unwrap();
+    assert_eq!(history[0].detection, "ADMIN_REPORTED_USER_RISK");
+    assert_eq!(s.server.log("user.risk.detect").await.len(), 2);
+}
+
+crate::on_both_engines!(
+    raises_risk_and_logs_it,
+    refuses_what_fails_verification,
+    accepts_what_real_transmitters_send,
+    concurrent_sets_stay_consistent,
+    picks_up_rotated_keys,
+    user_risk_api,
+);

@@ -1,0 +1,336 @@
+//! Universal Logout end to end: a HIGH SET matches a rule, Riskline calls each
+//! logout app (served by the test on 127.0.0.1) with a signed GTR request,
+//! retries transient failures, records final ones, and resets the user to LOW.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use common::{Engine, TestServer};
+use jsonwebtoken::{
+    decode, decode_header, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const KEY_1: &str = include_str!("fixtures/transmitter-key.pem");
+const USER_RISK: &str = "https://schemas.okta.com/secevent/okta/event-type/user-risk-change";
+const POLICY: &str = "/api/v1/policies/00pentityrisk0000001/rules";
+
+/// A logout app: records each request and answers the next status of its script.
+#[derive(Clone)]
+struct App {
+    url: String,
+    seen: Arc<Mutex<Vec<(HeaderMap, Value)>>>,
+}
+
+async fn start_app(script: Vec<u16>) -> App {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/oauth/global-token-revocation",
+        listener.local_addr().unwrap()
+    );
+    let seen: Arc<Mutex<Vec<(HeaderMap, Value)>>> = Arc::default();
+    let script = Arc::new(Mutex::new(script));
+    type AppState = (Arc<Mutex<Vec<(HeaderMap, Value)>>>, Arc<Mutex<Vec<u16>>>);
+    let router = Router::new()
+        .route(
+            "/oauth/global-token-revocation",
+            post(
+                |State((seen, script)): State<AppState>,
+                 headers: HeaderMap,
+                 Json(body): Json<Value>| async move {
+                    seen.lock().unwrap().push((headers, body));
+                    let mut s = script.lock().unwrap();
+                    let status = if s.len() > 1 { s.remove(0) } else { s[0] };
+                    StatusCode::from_u16(status).unwrap()
+                },
+            ),
+        )
+        .with_state((seen.clone(), script));
+    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+    App { url, seen }
+}
+
+struct Setup {
+    server: TestServer,
+    issuer: String,
+    user_id: String,
+}
+
+async fn setup(engine: Engine) -> Setup {
+    let server = TestServer::start(engine).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let jwks: Value = serde_json::from_str(include_str!("fixtures/transmitter-jwks.json")).unwrap();
+    let router = Router::new().route("/jwks.json", get(move || async move { Json(jwks) }));
+    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+    let (status, p) = server
+        .api(Method::POST, "/api/v1/security-events-providers", Some(json!({"name": "Acme EDR", "type": "edr", "settings": {"issuer": issuer, "jwks_url": format!("{issuer}/jwks.json")}})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    let (_, u) = server
+        .api(Method::POST, "/api/v1/users", Some(json!({"profile": {"email": "ana@example.com", "firstName": "Ana", "lastName": "Lee"}, "externalIds": [{"iss": "https://idp.example", "sub": "ana-123"}]})))
+        .await;
+    let (status, rule) = server
+        .api(
+            Method::POST,
+            POLICY,
+            Some(
+                json!({"type": "ENTITY_RISK", "name": "High risk: log out", "priority": 1,
+                "conditions": {"entityRisk": {"level": "HIGH"}},
+                "actions": {"entityRisk": {"actions": [{"action": "TERMINATE_ALL_SESSIONS"}]}}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rule}");
+    Setup {
+        server,
+        issuer,
+        user_id: u["id"].as_str().unwrap().into(),
+    }
+}
+
+impl Setup {
+    async fn add_app(&self, app: &App, name: &str, auth: Value, format: &str) -> String {
+        let (status, a) = self
+            .server
+            .api(Method::POST, "/api/v1/logout-apps", Some(json!({"name": name, "endpointUrl": app.url, "clientId": format!("client-{name}"), "auth": auth, "subjectFormat": format})))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{a}");
+        assert!(a["auth"].get("token").is_none(), "the token is write-only");
+        a["id"].as_str().unwrap().to_string()
+    }
+
+    async fn post_high(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let claims = json!({"iss": self.issuer, "aud": self.server.base_url, "iat": now, "jti": uuid::Uuid::new_v4().to_string(),
+            "events": {USER_RISK: {"subject": {"user": {"format": "email", "email": "ana@example.com"}}, "current_level": "high", "previous_level": "low"}}});
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("test-key-1".into());
+        let token = jsonwebtoken::encode(
+            &header,
+            &claims,
+            &EncodingKey::from_rsa_pem(KEY_1.as_bytes()).unwrap(),
+        )
+        .unwrap();
+        let res = self
+            .server
+            .http
+            .post(self.server.url("/security/api/v1/security-events"))
+            .header("Content-Type", "application/secevent+jwt")
+            .body(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 202);
+    }
+
+    async fn level(&self) -> String {
+        self.server
+            .services
+            .get_user(&self.user_id)
+            .await
+            .unwrap()
+            .risk_level
+    }
+
+    async fn wait_until<F: AsyncFn() -> bool>(&self, what: &str, f: F) {
+        for _ in 0..100 {
+            if f().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+}
+
+async fn logs_out_with_a_signed_request_and_resets_risk(engine: Engine) {
+    let s = setup(engine).await;
+    let jwt_app = start_app(vec![204]).await;
+    let bearer_app = start_app(vec![204]).await;
+    s.add_app(&jwt_app, "crm", json!({"type": "signed_jwt"}), "email")
+        .await;
+    s.add_app(
+        &bearer_app,
+        "wiki",
+        json!({"type": "bearer", "token": "static-secret-123"}),
+        "iss_sub",
+    )
+    .await;
+    s.post_high().await;
+    s.wait_until("the risk reset", async || s.level().await == "LOW")
+        .await;
+
+    // Exactly one request per app.
+    assert_eq!(jwt_app.seen.lock().unwrap().len(), 1);
+    assert_eq!(bearer_app.seen.lock().unwrap().len(), 1);
+    let (headers, body) = jwt_app.seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        body,
+        json!({"sub_id": {"format": "email", "email": "ana@example.com"}})
+    );
+    let token = headers["authorization"]
+        .to_str()
+        .unwrap()
+        .strip_prefix("Bearer ")
+        .unwrap()
+        .to_string();
+    // Verify it against Riskline's published keys.
+    let jwks: Value = s
+        .server
+        .http
+        .get(s.server.url("/oauth2/v1/keys"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let header = decode_header(&token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("global-token-revocation+jwt"));
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"].as_str() == header.kid.as_deref())
+        .unwrap();
+    let key = DecodingKey::from_jwk(&serde_json::from_value(jwk.clone()).unwrap()).unwrap();
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[jwt_app.url.as_str()]);
+    validation.set_issuer(&[s.server.base_url.as_str()]);
+    let claims = decode::<Value>(&token, &key, &validation).unwrap().claims;
+    assert_eq!(claims["sub"], "client-crm");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        300
+    );
+    assert!(claims["jti"].is_string());
+    let same: Value = s
+        .server
+        .http
+        .get(s.server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(same, jwks);
+    let (headers, body) = bearer_app.seen.lock().unwrap()[0].clone();
+    assert_eq!(headers["authorization"], "Bearer static-secret-123");
+    assert_eq!(
+        body,
+        json!({"sub_id": {"format": "iss_sub", "iss": "https://idp.example", "sub": "ana-123"}})
+    );
+
+    // The history and the log tell the story.
+    let history = s
+        .server
+        .services
+        .risk_history(&s.user_id, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (history[0].new_level.as_str(), history[0].detection.as_str()),
+        ("LOW", "UNIVERSAL_LOGOUT_RESET")
+    );
+    assert_eq!(history[1].new_level, "HIGH");
+    let evaluate = s.server.log("policy.entity_risk.evaluate").await;
+    assert_eq!(evaluate.len(), 1);
+    assert!(evaluate[0]
+        .target
+        .iter()
+        .any(|t| t.display_name.as_deref() == Some("High risk: log out")));
+    let actions = s.server.log("policy.entity_risk.action").await;
+    assert!(actions
+        .iter()
+        .any(|e| e.debug_context.debug_data["PolicyAction"] == "TERMINATE_ALL_SESSIONS"));
+    let logouts = s.server.log("user.authentication.universal_logout").await;
+    assert_eq!(logouts.len(), 1);
+    assert_eq!(logouts[0].outcome.result, "SUCCESS");
+    assert_eq!(s.server.services.outbox_pending().await.unwrap(), 0);
+}
+
+async fn retries_transient_failures_and_records_final_ones(engine: Engine) {
+    let s = setup(engine).await;
+    let flaky = start_app(vec![503, 204]).await;
+    let refusing = start_app(vec![403]).await;
+    s.add_app(&flaky, "flaky", json!({"type": "signed_jwt"}), "email")
+        .await;
+    s.add_app(
+        &refusing,
+        "refusing",
+        json!({"type": "signed_jwt"}),
+        "email",
+    )
+    .await;
+    s.post_high().await;
+    s.wait_until("the logout to end", async || {
+        !s.server
+            .log("user.authentication.universal_logout")
+            .await
+            .is_empty()
+    })
+    .await;
+    assert_eq!(
+        flaky.seen.lock().unwrap().len(),
+        2,
+        "503 is retried, then 204"
+    );
+    assert_eq!(refusing.seen.lock().unwrap().len(), 1, "403 is final");
+    let logout = &s.server.log("user.authentication.universal_logout").await[0];
+    assert_eq!(logout.outcome.result, "FAILURE");
+    assert_eq!(
+        s.level().await,
+        "HIGH",
+        "a logout not confirmed by every app leaves the risk"
+    );
+    let failures: Vec<_> = s
+        .server
+        .log("policy.entity_risk.action")
+        .await
+        .into_iter()
+        .filter(|e| e.outcome.result == "FAILURE")
+        .collect();
+    assert_eq!(failures.len(), 1);
+    assert!(failures[0]
+        .outcome
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("403"));
+}
+
+async fn no_app_means_an_immediate_reset(engine: Engine) {
+    let s = setup(engine).await;
+    s.post_high().await;
+    assert_eq!(
+        s.level().await,
+        "LOW",
+        "with no logout app the reset commits with the SET"
+    );
+    assert_eq!(
+        s.server
+            .log("user.authentication.universal_logout")
+            .await
+            .len(),
+        1
+    );
+}
+
+crate::on_both_engines!(
+    logs_out_with_a_signed_request_and_resets_risk,
+    retries_transient_failures_and_records_final_ones,
+    no_app_means_an_immediate_reset,
+);

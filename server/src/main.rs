@@ -30,6 +30,7 @@ async fn main() {
     };
     println!("Riskline is ready at {}/", server.base_url);
     println!("Sign in at {}/login", server.base_url);
+    println!("Listening on http://{}", server.addr);
     if let Err(e) = server.run_until_signal().await {
         eprintln!("riskline: {e}");
         std::process::exit(1);

@@ -112,6 +112,8 @@ pub mod tempdir {
 
 pub struct TestServer {
     pub base_url: String,
+    /// Where it listens (equal to the base URL unless one was given).
+    pub addr: std::net::SocketAddr,
     pub services: Services,
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
@@ -139,9 +141,20 @@ impl TestServer {
 
     pub async fn start_with(engine: Engine, options: Options) -> Self {
         let (database_url, dir) = fresh_database(engine).await;
+        Self::start_on(database_url, dir, None, options).await
+    }
+
+    /// A replica on an existing database, answering to `base_url` (replicas
+    /// behind one load balancer share it).
+    pub async fn start_on(
+        database_url: String,
+        dir: Option<tempdir::TempDir>,
+        base_url: Option<String>,
+        options: Options,
+    ) -> Self {
         let config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
-            base_url: None,
+            base_url,
             database_url,
             bootstrap_admin_email: Some(ADMIN_EMAIL.into()),
             bootstrap_admin_password: Some(ADMIN_PASSWORD.into()),
@@ -153,6 +166,7 @@ impl TestServer {
         };
         let server = riskline::start(config).await.expect("riskline starts");
         let base_url = server.base_url.clone();
+        let addr = server.addr;
         let services = server.services.clone();
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(server.run(async {
@@ -160,6 +174,7 @@ impl TestServer {
         }));
         TestServer {
             base_url,
+            addr,
             services,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -171,7 +186,7 @@ impl TestServer {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base_url, path)
+        format!("http://{}{}", self.addr, path)
     }
 
     /// Sends `method path` with the bootstrap super-admin token.

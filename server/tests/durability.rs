@@ -177,6 +177,15 @@ struct Process {
     base: String,
 }
 
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// The child is waited for by `Process`'s Drop (or the test's explicit kill).
+#[allow(clippy::zombie_processes)]
 fn spawn_riskline(database_url: &str, cwd: &std::path::Path) -> Process {
     let mut child = Command::new(env!("CARGO_BIN_EXE_riskline"))
         .current_dir(cwd)

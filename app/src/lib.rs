@@ -28,6 +28,8 @@ use crate::pages::directory::people::PeoplePage;
 use crate::pages::directory::person::PersonPage;
 use crate::pages::layout::ConsoleLayout;
 use crate::pages::not_found::NotFoundPage;
+use crate::pages::security::logout_apps::LogoutAppsPage;
+use crate::pages::security::policy::PolicyPageView;
 use crate::pages::sign_in::SignInPage;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -84,6 +86,16 @@ pub fn App() -> impl IntoView {
                     <Route
                         path=path!("admin/security/device-integrations/streams/:id/edit")
                         view=EditStreamPage
+                        ssr=ssr.clone()
+                    />
+                    <Route
+                        path=path!("admin/security/entity-risk-policy")
+                        view=PolicyPageView
+                        ssr=ssr.clone()
+                    />
+                    <Route
+                        path=path!("admin/security/universal-logout")
+                        view=LogoutAppsPage
                         ssr=ssr.clone()
                     />
                     <Route path=path!("admin/security/api/tokens") view=ApiTokensPage ssr=ssr.clone() />

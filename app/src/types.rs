@@ -323,3 +323,44 @@ pub struct ImportPreview {
     pub csv: String,
     pub rows: Vec<ImportRowView>,
 }
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryView {
+    pub when_ms: i64,
+    pub status: String,
+    pub attempts: i64,
+    pub result: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogoutAppView {
+    pub id: String,
+    pub name: String,
+    pub endpoint_url: String,
+    pub client_id: String,
+    pub auth_label: String,
+    pub subject_format: String,
+    pub active: bool,
+    pub deliveries: Vec<DeliveryView>,
+}
+
+/// A policy rule as the policy page lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RuleView {
+    pub id: String,
+    pub name: String,
+    pub priority: i64,
+    pub active: bool,
+    pub system: bool,
+    pub if_summary: String,
+    pub then_summary: String,
+}
+
+/// What the Add rule form offers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PolicyPage {
+    pub rules: Vec<RuleView>,
+    pub groups: Vec<(String, String)>,
+    pub apps: Vec<(String, String)>,
+    pub detections: Vec<String>,
+}

@@ -128,3 +128,58 @@ impl Services {
         Ok((self.get_user(user_id).await?, existed.is_none()))
     }
 }
+
+impl Services {
+    /// "Clear sessions": a Universal Logout of the user now, to every active app.
+    pub async fn admin_clear_sessions(
+        &self,
+        by: &Principal,
+        user_id: &str,
+    ) -> Result<String, CoreError> {
+        by.require_write()?;
+        let user = self.get_user(user_id).await?;
+        let mut tx = self.db.begin().await?;
+        let (logout_id, app_ids) = crate::actions::enqueue_logout(
+            &mut tx,
+            &user,
+            None,
+            "ADMIN",
+            &crate::actions::AppSelection::All,
+        )
+        .await?;
+        let ev = LogEvent::by_admin("user.session.clear", "Clear user sessions", by)
+            .with_target(user.log_target())
+            .with_debug("TraceId", logout_id.clone())
+            .with_debug(
+                "AppInstanceIds",
+                Value::Array(app_ids.into_iter().map(Value::String).collect()),
+            );
+        syslog::append(&mut tx, &ev).await?;
+        tx.commit().await?;
+        self.actions.wake();
+        Ok(logout_id)
+    }
+
+    /// "Reset risk": removes every source's contribution, leaving the user at NONE.
+    pub async fn admin_reset_risk(&self, by: &Principal, user_id: &str) -> Result<(), CoreError> {
+        by.require_write()?;
+        let user = self.get_user(user_id).await?;
+        let ev = LogEvent::by_admin(
+            "user.risk.change",
+            "User risk reset by an administrator",
+            by,
+        )
+        .with_target(user.log_target());
+        let mut tx = self.db.begin().await?;
+        crate::risk::reset_all(&mut tx, user_id, &by.email, &ev.uuid).await?;
+        syslog::append(
+            &mut tx,
+            &ev.with_debug(
+                "risk",
+                json!({"level": "NONE", "previousLevel": user.risk_level}),
+            ),
+        )
+        .await?;
+        tx.commit().await
+    }
+}

@@ -308,3 +308,68 @@ impl Services {
         tx.commit().await
     }
 }
+
+/// The subject a connection test names: no real user, so the app should
+/// answer 404 (user not found) when everything else is right.
+pub const TEST_SUBJECT: &str = "riskline-connection-test@example.invalid";
+
+impl Services {
+    /// Calls the app as a real logout would, for a subject that does not
+    /// exist, and returns what it answered.
+    pub async fn test_logout_app(&self, by: &Principal, id: &str) -> Result<String, CoreError> {
+        by.require_write()?;
+        let app = self.get_logout_app(id).await?;
+        let bearer = match &app.auth {
+            LogoutAuth::Bearer(t) => t.clone(),
+            LogoutAuth::SignedJwt => {
+                let key = self.active_signing_key().await?;
+                crate::signing::gtr_bearer(
+                    &key,
+                    &self.settings.base_url,
+                    &app.client_id,
+                    &app.endpoint_url,
+                    now_ms() / 1000,
+                )?
+            }
+        };
+        let body = serde_json::json!({"sub_id": {"format": "email", "email": TEST_SUBJECT}});
+        let headers = [("Authorization", format!("Bearer {bearer}"))];
+        Ok(
+            match self
+                .fetcher
+                .post_json(&app.endpoint_url, &headers, &body)
+                .await
+            {
+                Ok((status, text)) => {
+                    let meaning = match status {
+                        204 => "success (it accepted a logout for a user it may not have)",
+                        404 => "user not found: the endpoint and authentication work",
+                        401 | 403 => "authentication refused: check the client id or token",
+                        400 => "bad request: check the subject format",
+                        _ => "unexpected answer",
+                    };
+                    format!(
+                        "HTTP {status} — {meaning}. {}",
+                        text.chars().take(200).collect::<String>()
+                    )
+                }
+                Err(e) => format!("The endpoint {e}."),
+            },
+        )
+    }
+
+    /// The latest calls made to an app, newest first: (when, status, attempts, result).
+    pub async fn recent_deliveries(
+        &self,
+        app_id: &str,
+    ) -> Result<Vec<(i64, String, i64, Option<String>)>, CoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as(
+            "SELECT updated_ms, status, attempts, last_result FROM outbox WHERE target_id = $1 ORDER BY updated_ms DESC LIMIT 20"
+        )
+        .bind(app_id)
+        .fetch_all(pool)
+        .await?
+        }))
+    }
+}

@@ -258,3 +258,46 @@ pub fn with_level(mut user: User, level: RiskLevel) -> User {
     user.risk_level = level.as_str().to_string();
     user
 }
+
+/// Removes every contribution to a user's risk (an admin's reset), leaving
+/// NONE, and records it in the history.
+pub async fn reset_all(
+    tx: &mut Tx,
+    user_id: &str,
+    admin_email: &str,
+    log_event_uuid: &str,
+) -> Result<(), CoreError> {
+    let now = now_ms();
+    with_tx!(tx, |conn| {
+        let previous: Option<String> =
+            sqlx::query_scalar("SELECT risk_level FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let previous = previous.ok_or_else(|| CoreError::NotFound(format!("user {user_id}")))?;
+        sqlx::query("DELETE FROM risk_contributions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("UPDATE users SET risk_level = 'NONE', risk_since_ms = $1, risk_reason = NULL, updated_ms = $1 WHERE id = $2")
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "INSERT INTO risk_history (user_id, at_ms, detection, source, source_name, event_type, previous_level, new_level, reported_level, reasons, jti, log_event_uuid) \
+             VALUES ($1, $2, $3, $4, $5, NULL, $6, 'NONE', NULL, $7, NULL, $8)",
+        )
+        .bind(user_id)
+        .bind(now)
+        .bind(ADMIN_REPORTED)
+        .bind(ADMIN_SOURCE)
+        .bind(admin_email)
+        .bind(&previous)
+        .bind("Risk reset by an administrator")
+        .bind(log_event_uuid)
+        .execute(&mut *conn)
+        .await?;
+        Ok::<(), CoreError>(())
+    })
+}

@@ -109,3 +109,67 @@ test('a SET raises a person to High, visible on People, the Risk section and the
     await screenshot(page, 'stream-detail');
   });
 });
+
+test('a rule for High logs the person out, and the Risk section shows the logout', async () => {
+  await withRiskline(browser, 'policy', async ({ baseUrl, transmitter, newPage }) => {
+    const page = await newPage();
+    await signIn(page, baseUrl, ADMIN_EMAIL, ADMIN_PASSWORD);
+    await navigate(page, 'Device Integrations');
+    await page.getByRole('link', { name: 'Add stream', exact: true }).click();
+    await expectHeading(page, 'Add stream');
+    await page.getByRole('textbox', { name: 'Integration name' }).fill('Acme EDR');
+    await page.getByRole('textbox', { name: 'Well-known URL' }).fill(transmitter.wellKnownUrl);
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await expectHeading(page, 'Device Integrations');
+    await navigate(page, 'People');
+    await page.locator('summary', { hasText: 'Add person' }).click();
+    await page.getByLabel('Email', { exact: true }).fill('ana@example.com');
+    await page.getByLabel('First name').fill('Ana');
+    await page.getByLabel('Last name').fill('Lee');
+    await page.getByRole('button', { name: 'Add person', exact: true }).click();
+    await page.getByRole('row', { name: /Ana Lee/ }).waitFor();
+
+    // The rule: High → Logout and revoke tokens.
+    await navigate(page, 'Entity Risk Policy');
+    await page.getByRole('row', { name: /Catch-all rule/ }).waitFor();
+    await page.getByRole('textbox', { name: 'Rule name' }).fill('High risk: log out');
+    await page.getByLabel('AND Entity risk level is').selectOption('HIGH');
+    await page.getByRole('radio', { name: 'Logout and revoke tokens' }).check();
+    await page.getByRole('button', { name: 'Add rule', exact: true }).click();
+    const rule = page.getByRole('row', { name: /High risk: log out/ });
+    await rule.getByText('Logout and revoke tokens (all logout apps)').waitFor();
+    await rule.getByText(/risk level is High/).waitFor();
+    await screenshot(page, 'entity-risk-policy');
+    await navigate(page, 'Universal Logout');
+    await screenshot(page, 'universal-logout');
+
+    const claims = {
+      iss: transmitter.issuer,
+      aud: baseUrl,
+      iat: Math.floor(Date.now() / 1000),
+      jti: randomUUID(),
+      events: {
+        [USER_RISK]: {
+          subject: { user: { format: 'email', email: 'ana@example.com' } },
+          current_level: 'high',
+          previous_level: 'low',
+        },
+      },
+    };
+    const res = await fetch(`${baseUrl}/security/api/v1/security-events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/secevent+jwt' },
+      body: signSet(transmitter, claims),
+    });
+    assert.equal(res.status, 202, await res.text());
+
+    await navigate(page, 'People');
+    await page.getByRole('link', { name: 'Ana Lee' }).click();
+    await expectHeading(page, 'Ana Lee');
+    await page.getByText('Universal Logout: risk reset to Low').waitFor();
+    await page.getByText('Security events provider reported risk').waitFor();
+    const risk = page.getByRole('region', { name: 'Risk', exact: true });
+    await risk.getByText('Low', { exact: true }).first().waitFor();
+    await screenshot(page, 'person-after-logout');
+  });
+});

@@ -37,6 +37,12 @@ pub fn ConsoleLayout() -> impl IntoView {
                             <A href="/admin/security/device-integrations">"Device Integrations"</A>
                         </li>
                         <li>
+                            <A href="/admin/security/entity-risk-policy">"Entity Risk Policy"</A>
+                        </li>
+                        <li>
+                            <A href="/admin/security/universal-logout">"Universal Logout"</A>
+                        </li>
+                        <li>
                             <A href="/admin/security/api/tokens">"API"</A>
                         </li>
                     </ul>

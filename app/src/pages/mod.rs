@@ -7,4 +7,5 @@ pub mod device_integrations;
 pub mod directory;
 pub mod layout;
 pub mod not_found;
+pub mod security;
 pub mod sign_in;

@@ -3,21 +3,30 @@
 
 pub mod add_admin;
 pub mod add_group;
+pub mod add_logout_app;
 pub mod add_person;
+pub mod add_rule;
+pub mod change_rule;
+pub mod clear_sessions;
 pub mod create_token;
 pub mod current_admin;
+pub mod elevate_risk;
 pub mod get_person;
+pub mod get_policy_page;
 pub mod get_stream;
 pub mod get_stream_detail;
 pub mod import_people;
 pub mod list_admins;
 pub mod list_groups;
+pub mod list_logout_apps;
 pub mod list_people;
 pub mod list_streams;
 pub mod list_tokens;
 pub mod preview_import;
 pub mod remove_admin;
+pub mod remove_logout_app;
 pub mod remove_stream;
+pub mod reset_risk;
 pub mod revoke_token;
 pub mod save_stream;
 pub mod set_admin_enabled;
@@ -28,6 +37,7 @@ pub mod set_stream_status;
 pub mod sign_in;
 pub mod sign_out;
 pub mod take_new_token;
+pub mod test_logout_app;
 
 /// The session key holding the signed-in admin's id.
 #[cfg(feature = "ssr")]

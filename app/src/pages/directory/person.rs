@@ -2,8 +2,13 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::components::{can_write, FieldError, LoadError, Loading, RiskBadge, StatusBadge, Time};
+use crate::components::{
+    can_write, FieldError, FormErrors, LoadError, Loading, RiskBadge, StatusBadge, Time,
+};
+use crate::server::clear_sessions::ClearSessions;
+use crate::server::elevate_risk::ElevateRisk;
 use crate::server::get_person::get_person;
+use crate::server::reset_risk::ResetRisk;
 use crate::server::set_external_ids::SetExternalIds;
 use crate::types::{level_label, PersonView, RiskEntryView};
 
@@ -12,23 +17,41 @@ use crate::types::{level_label, PersonView, RiskEntryView};
 pub fn PersonPage() -> impl IntoView {
     let params = use_params_map();
     let save_ids = ServerAction::<SetExternalIds>::new();
+    let actions = RiskActions {
+        clear: ServerAction::<ClearSessions>::new(),
+        elevate: ServerAction::<ElevateRisk>::new(),
+        reset: ServerAction::<ResetRisk>::new(),
+    };
     let person = Resource::new(
         move || {
             (
                 params.read().get("id").unwrap_or_default(),
                 save_ids.version().get(),
+                actions.clear.version().get(),
+                actions.elevate.version().get(),
+                actions.reset.version().get(),
             )
         },
-        |(id, _)| get_person(id),
+        |(id, ..)| get_person(id),
     );
+    let action_error = Signal::derive(move || {
+        actions
+            .clear
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .or_else(|| actions.elevate.value().get().and_then(|r| r.err()))
+            .or_else(|| actions.reset.value().get().and_then(|r| r.err()))
+    });
     view! {
         <Title text="Person" />
+        <FormErrors error=action_error shown_fields=&[] />
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 let writable = can_write().await;
                 match person.await {
                     Err(e) => view! { <LoadError error=e /> }.into_any(),
-                    Ok(p) => view! { <PersonDetail p writable save_ids /> }.into_any(),
+                    Ok(p) => view! { <PersonDetail p writable save_ids actions /> }.into_any(),
                 }
             })}
         </Suspense>
@@ -40,6 +63,7 @@ fn PersonDetail(
     p: PersonView,
     writable: bool,
     save_ids: ServerAction<SetExternalIds>,
+    actions: RiskActions,
 ) -> impl IntoView {
     let ids_text = p
         .external_ids
@@ -93,7 +117,7 @@ fn PersonDetail(
                     view! { <pre class="mono">{ids_text}</pre> }.into_any()
                 }}
             </section>
-            <RiskSummary p=p.clone() />
+            <RiskSummary p=p.clone() writable actions />
         </div>
         <section class="card" aria-labelledby="history-heading">
             <h2 id="history-heading">"Risk history"</h2>
@@ -103,7 +127,8 @@ fn PersonDetail(
 }
 
 #[component]
-fn RiskSummary(p: PersonView) -> impl IntoView {
+fn RiskSummary(p: PersonView, writable: bool, actions: RiskActions) -> impl IntoView {
+    let id = p.person.id.clone();
     view! {
         <section class="card" aria-labelledby="risk-heading" role="region">
             <h2 id="risk-heading">"Risk"</h2>
@@ -126,7 +151,44 @@ fn RiskSummary(p: PersonView) -> impl IntoView {
                 }
                     .into_any()
             }}
+            {writable.then(|| view! { <RiskButtons id=id.clone() actions /> })}
         </section>
+    }
+}
+
+/// The admin's risk actions on a person.
+#[derive(Clone, Copy)]
+struct RiskActions {
+    clear: ServerAction<ClearSessions>,
+    elevate: ServerAction<ElevateRisk>,
+    reset: ServerAction<ResetRisk>,
+}
+
+#[component]
+fn RiskButtons(id: String, actions: RiskActions) -> impl IntoView {
+    let (id1, id2) = (id.clone(), id.clone());
+    view! {
+        <h3>"Actions"</h3>
+        <div class="row-actions">
+            <ActionForm action=actions.elevate>
+                <input type="hidden" name="id" value=id1 />
+                <button type="submit" class="button small">"Elevate risk to High"</button>
+            </ActionForm>
+            <ActionForm action=actions.reset>
+                <input type="hidden" name="id" value=id2 />
+                <button type="submit" class="button small">"Reset risk"</button>
+            </ActionForm>
+            <details class="confirm">
+                <summary>"Clear sessions"</summary>
+                <div class="confirm-body">
+                    <p>"Log this person out of every logout app now? Their risk resets to Low once every app confirms."</p>
+                    <ActionForm action=actions.clear>
+                        <input type="hidden" name="id" value=id />
+                        <button type="submit" class="button danger small">"Clear sessions now"</button>
+                    </ActionForm>
+                </div>
+            </details>
+        </div>
     }
 }
 
@@ -142,6 +204,7 @@ fn RiskTimeline(history: Vec<RiskEntryView>) -> impl IntoView {
                 .map(|h| {
                     let what = match h.detection.as_str() {
                         "ADMIN_REPORTED_USER_RISK" => "Admin reported user risk".to_string(),
+                        "UNIVERSAL_LOGOUT_RESET" => "Universal Logout: risk reset to Low".to_string(),
                         _ => "Security events provider reported risk".to_string(),
                     };
                     let event = h.event_type.clone().map(|e| e.rsplit('/').next().unwrap_or_default().to_string());

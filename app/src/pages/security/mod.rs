@@ -1,0 +1,4 @@
+//! Security › Entity Risk Policy and Universal Logout.
+
+pub mod logout_apps;
+pub mod policy;

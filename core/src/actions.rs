@@ -28,6 +28,7 @@ use crate::timefmt::now_ms;
 use crate::{with_db, with_tx};
 
 pub const LOGOUT_CALL: &str = "logout_call";
+pub const WORKFLOW_CALL: &str = "workflow_call";
 /// How long a failing call is retried before it is recorded as failed.
 const RETRY_WINDOW_MS: i64 = 10 * 60 * 1000;
 /// A leased row returns to the pool if its worker goes silent this long.
@@ -241,6 +242,7 @@ async fn complete_logout(tx: &mut Tx, logout_id: &str) -> Result<(), CoreError> 
 
 struct Claimed {
     id: String,
+    kind: String,
     logout_id: Option<String>,
     target_id: String,
     user_id: String,
@@ -254,11 +256,25 @@ async fn claim(db: &Db, owner: &str, limit: i64) -> Result<Vec<Claimed>, CoreErr
     let now = now_ms();
     let select = "SELECT id FROM outbox WHERE status = 'PENDING' AND next_attempt_ms <= $3 \
                   AND (lease_until_ms IS NULL OR lease_until_ms < $3) ORDER BY next_attempt_ms LIMIT $4";
-    let sql = match db {
-        Db::Postgres(_) => format!("UPDATE outbox SET lease_owner = $1, lease_until_ms = $2 WHERE id IN ({select} FOR UPDATE SKIP LOCKED) RETURNING id, logout_id, target_id, user_id, payload, attempts, deadline_ms"),
-        Db::Sqlite(_) => format!("UPDATE outbox SET lease_owner = $1, lease_until_ms = $2 WHERE id IN ({select}) RETURNING id, logout_id, target_id, user_id, payload, attempts, deadline_ms"),
+    // PostgreSQL: rows another replica holds are skipped, never waited for or taken twice.
+    let lock = match db {
+        Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        Db::Sqlite(_) => "",
     };
-    type Row = (String, Option<String>, String, String, String, i64, i64);
+    let sql = format!(
+        "UPDATE outbox SET lease_owner = $1, lease_until_ms = $2 WHERE id IN ({select}{lock}) \
+         RETURNING id, kind, logout_id, target_id, user_id, payload, attempts, deadline_ms"
+    );
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+    );
     let rows: Vec<Row> = with_db!(db, |pool| sqlx::query_as(&sql)
         .bind(owner)
         .bind(now + LEASE_MS)
@@ -269,8 +285,9 @@ async fn claim(db: &Db, owner: &str, limit: i64) -> Result<Vec<Claimed>, CoreErr
     Ok(rows
         .into_iter()
         .map(
-            |(id, logout_id, target_id, user_id, payload, attempts, deadline_ms)| Claimed {
+            |(id, kind, logout_id, target_id, user_id, payload, attempts, deadline_ms)| Claimed {
                 id,
+                kind,
                 logout_id,
                 target_id,
                 user_id,
@@ -286,6 +303,19 @@ enum CallOutcome {
     Delivered(u16),
     Final(String),
     Retry(String),
+}
+
+/// 2xx delivered; 429, 5xx and transport errors retried; anything else final.
+fn classify(answer: Result<(u16, String), crate::fetch::FetchError>) -> CallOutcome {
+    match answer {
+        Ok((status @ 200..=299, _)) => CallOutcome::Delivered(status),
+        Ok((status @ (429 | 500..=599), _)) => CallOutcome::Retry(format!("HTTP {status}")),
+        Ok((status, body)) => CallOutcome::Final(format!(
+            "HTTP {status} {}",
+            body.chars().take(200).collect::<String>()
+        )),
+        Err(e) => CallOutcome::Retry(e.to_string()),
+    }
 }
 
 async fn call_app(services: &Services, app: &LogoutApp, payload: &Value, key: &str) -> CallOutcome {
@@ -312,19 +342,60 @@ async fn call_app(services: &Services, app: &LogoutApp, payload: &Value, key: &s
         ("Authorization", format!("Bearer {bearer}")),
         ("Idempotency-Key", key.to_string()),
     ];
-    match services
-        .fetcher
-        .post_json(&app.endpoint_url, &headers, payload)
-        .await
+    classify(
+        services
+            .fetcher
+            .post_json(&app.endpoint_url, &headers, payload)
+            .await,
+    )
+}
+
+/// A delegated workflow call, signed as Standard Webhooks says; `webhook-id`
+/// is the outbox id, so a repeat after a crash can be dropped by the receiver.
+async fn call_workflow(
+    services: &Services,
+    row: &Claimed,
+    payload: &Value,
+) -> (CallOutcome, String) {
+    let Ok(id) = row.target_id.parse::<i64>() else {
+        return (
+            CallOutcome::Final("bad workflow id".into()),
+            row.target_id.clone(),
+        );
+    };
+    let workflow = match services.get_workflow(id).await {
+        Ok(w) if w.active => w,
+        _ => {
+            return (
+                CallOutcome::Final("the workflow was removed or deactivated".into()),
+                row.target_id.clone(),
+            )
+        }
+    };
+    let secret = match services.workflow_secret(id).await {
+        Ok(s) => s,
+        Err(e) => return (CallOutcome::Retry(e.to_string()), workflow.name),
+    };
+    let timestamp = now_ms() / 1000;
+    let signature = match crate::workflows::sign(&secret, &row.id, timestamp, &payload.to_string())
     {
-        Ok((status @ 200..=299, _)) => CallOutcome::Delivered(status),
-        Ok((status @ (429 | 500..=599), _)) => CallOutcome::Retry(format!("HTTP {status}")),
-        Ok((status, body)) => CallOutcome::Final(format!(
-            "HTTP {status} {}",
-            body.chars().take(200).collect::<String>()
-        )),
-        Err(e) => CallOutcome::Retry(e.to_string()),
-    }
+        Ok(s) => s,
+        Err(e) => return (CallOutcome::Final(e.to_string()), workflow.name),
+    };
+    let headers = [
+        ("webhook-id", row.id.clone()),
+        ("webhook-timestamp", timestamp.to_string()),
+        ("webhook-signature", signature),
+    ];
+    (
+        classify(
+            services
+                .fetcher
+                .post_json(&workflow.url, &headers, payload)
+                .await,
+        ),
+        workflow.name,
+    )
 }
 
 fn backoff_ms(attempts: i64) -> i64 {
@@ -334,17 +405,34 @@ fn backoff_ms(attempts: i64) -> i64 {
     base / 2 + rand::thread_rng().gen_range(0..=base / 2)
 }
 
+fn user_target(id: &str) -> LogTarget {
+    LogTarget {
+        id: id.to_string(),
+        target_type: "User".into(),
+        alternate_id: None,
+        display_name: None,
+        detail_entry: None,
+    }
+}
+
 /// Delivers one leased row and records its outcome (only while the lease holds).
 async fn deliver(services: &Services, owner: &str, row: Claimed) -> Result<(), CoreError> {
     let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
-    let app = services
-        .get_logout_app(&row.target_id)
-        .await
-        .ok()
-        .filter(|a| a.active);
-    let outcome = match &app {
-        None => CallOutcome::Final("the logout app was removed or deactivated".into()),
-        Some(app) => call_app(services, app, &payload, &row.id).await,
+    let (outcome, name) = if row.kind == WORKFLOW_CALL {
+        call_workflow(services, &row, &payload).await
+    } else {
+        let app = services
+            .get_logout_app(&row.target_id)
+            .await
+            .ok()
+            .filter(|a| a.active);
+        match app {
+            None => (
+                CallOutcome::Final("the logout app was removed or deactivated".into()),
+                row.target_id.clone(),
+            ),
+            Some(app) => (call_app(services, &app, &payload, &row.id).await, app.name),
+        }
     };
     let now = now_ms();
     let attempts = row.attempts + 1;
@@ -380,39 +468,45 @@ async fn deliver(services: &Services, owner: &str, row: Claimed) -> Result<(), C
         return Ok(());
     }
     if status != "PENDING" {
-        let name = app
-            .as_ref()
-            .map(|a| a.name.clone())
-            .unwrap_or_else(|| row.target_id.clone());
-        let mut ev = LogEvent::new(
-            "policy.entity_risk.action",
-            "Universal Logout call to an app",
-            system_actor(),
-        )
-        .with_target(LogTarget {
-            id: row.user_id.clone(),
-            target_type: "User".into(),
-            alternate_id: None,
-            display_name: None,
-            detail_entry: None,
-        })
-        .with_target(LogTarget {
-            id: row.target_id.clone(),
-            target_type: "AppInstance".into(),
-            alternate_id: None,
-            display_name: Some(name),
-            detail_entry: None,
-        })
-        .with_debug("PolicyAction", "TERMINATE_ALL_SESSIONS")
+        let mut ev = if row.kind == WORKFLOW_CALL {
+            LogEvent::new(
+                "workflows.user.delegatedflow.run",
+                "Delegated flow run",
+                system_actor(),
+            )
+            .with_target(user_target(&row.user_id))
+            .with_target(LogTarget {
+                id: row.target_id.clone(),
+                target_type: "Flow".into(),
+                alternate_id: None,
+                display_name: Some(name),
+                detail_entry: None,
+            })
+        } else {
+            LogEvent::new(
+                "policy.entity_risk.action",
+                "Universal Logout call to an app",
+                system_actor(),
+            )
+            .with_target(user_target(&row.user_id))
+            .with_target(LogTarget {
+                id: row.target_id.clone(),
+                target_type: "AppInstance".into(),
+                alternate_id: None,
+                display_name: Some(name),
+                detail_entry: None,
+            })
+            .with_debug("PolicyAction", "TERMINATE_ALL_SESSIONS")
+            .with_debug(
+                "TraceId",
+                row.logout_id
+                    .clone()
+                    .map(Value::String)
+                    .unwrap_or(Value::Null),
+            )
+        }
         .with_debug("result", result.clone())
-        .with_debug("attempts", attempts)
-        .with_debug(
-            "TraceId",
-            row.logout_id
-                .clone()
-                .map(Value::String)
-                .unwrap_or(Value::Null),
-        );
+        .with_debug("attempts", attempts);
         if status == "FAILED" {
             ev = ev.with_outcome("FAILURE", Some(result));
         }
@@ -462,4 +556,33 @@ impl Services {
         .fetch_one(pool)
         .await?))
     }
+}
+
+/// Inside the transaction that decided it: one signed webhook call to a
+/// delegated workflow, carrying what an automation needs to act.
+pub async fn enqueue_workflow(
+    tx: &mut Tx,
+    workflow_id: i64,
+    user_id: &str,
+    document: &Value,
+) -> Result<String, CoreError> {
+    let now = now_ms();
+    let id = format!("obx{}", &uuid::Uuid::new_v4().simple().to_string()[..17]);
+    with_tx!(tx, |conn| {
+        sqlx::query(
+        "INSERT INTO outbox (id, kind, logout_id, target_id, user_id, payload, status, attempts, next_attempt_ms, deadline_ms, created_ms, updated_ms) \
+         VALUES ($1, $2, NULL, $3, $4, $5, 'PENDING', 0, $6, $7, $6, $6)"
+    )
+    .bind(&id)
+    .bind(WORKFLOW_CALL)
+    .bind(workflow_id.to_string())
+    .bind(user_id)
+    .bind(document.to_string())
+    .bind(now)
+    .bind(now + RETRY_WINDOW_MS)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+    });
+    Ok(id)
 }

@@ -118,6 +118,7 @@ impl Services {
             &mut tx,
             &user,
             ADMIN_REPORTED,
+            change.previous,
             change.new,
             &LogActor::admin(by),
             &by.transaction_id,

@@ -27,6 +27,7 @@ pub mod stream_health;
 pub mod syslog;
 pub mod timefmt;
 pub mod tokens;
+pub mod workflows;
 
 pub use error::{Cause, CoreError};
 pub use services::{Principal, Role, Services, Settings};

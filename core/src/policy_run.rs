@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::actions::{enqueue_logout, AppSelection};
+use crate::actions::{enqueue_logout, enqueue_workflow, AppSelection};
 use crate::db::Tx;
 use crate::directory::User;
 use crate::error::CoreError;
@@ -18,6 +18,7 @@ pub async fn run_policy(
     tx: &mut Tx,
     user: &User,
     detection: &str,
+    previous: RiskLevel,
     level: RiskLevel,
     actor: &LogActor,
     transaction_id: &str,
@@ -76,14 +77,20 @@ pub async fn run_policy(
                 .with_debug("TraceId", logout_id);
         }
         RuleAction::RunWorkflow { workflow_id } => {
+            let document = json!({
+                "type": "riskline.entity_risk.detection",
+                "user": {"id": user.id, "login": user.login, "email": user.email, "displayName": user.display_name()},
+                "riskLevel": level.as_str(),
+                "previousRiskLevel": previous.as_str(),
+                "detection": detection,
+                "reportedBy": {"id": actor.id, "type": actor.actor_type, "displayName": actor.display_name},
+                "rule": {"id": rule.id, "name": rule.name},
+                "logEventIds": [evaluate.uuid, action.uuid],
+            });
+            let delivery = enqueue_workflow(tx, *workflow_id, &user.id, &document).await?;
             action = action
                 .with_debug("PolicyWorkflowId", *workflow_id)
-                .with_outcome(
-                    "SKIPPED",
-                    Some(
-                        "delegated workflows are not available in this version of Riskline".into(),
-                    ),
-                );
+                .with_debug("TraceId", delivery);
         }
     }
     syslog::append(tx, &action).await

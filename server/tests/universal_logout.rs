@@ -329,7 +329,71 @@ async fn no_app_means_an_immediate_reset(engine: Engine) {
     );
 }
 
+async fn runs_a_delegated_workflow_with_a_valid_signature(engine: Engine) {
+    let s = setup(engine).await;
+    let receiver = start_app(vec![200]).await;
+    let (status, w) = s
+        .server
+        .api(
+            Method::POST,
+            "/api/v1/workflows",
+            Some(json!({"name": "Open a ticket", "url": receiver.url})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{w}");
+    let secret = w["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"));
+    let (_, again) = s
+        .server
+        .api(Method::GET, &format!("/api/v1/workflows/{}", w["id"]), None)
+        .await;
+    assert!(again.get("secret").is_none(), "the secret is shown once");
+    // Put a workflow rule first: MEDIUM runs the workflow.
+    let (status, rule) = s
+        .server
+        .api(
+            Method::POST,
+            POLICY,
+            Some(json!({"name": "Medium: ticket", "priority": 1, "conditions": {"entityRisk": {"level": "MEDIUM"}},
+                "actions": {"entityRisk": {"actions": [{"action": "RUN_WORKFLOW", "workflow": {"id": w["id"].to_string()}}]}}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rule}");
+    let (status, _) = s
+        .server
+        .api(
+            Method::PUT,
+            &format!("/api/v1/users/{}/risk", s.user_id),
+            Some(json!({"riskLevel": "MEDIUM", "riskReason": "Reported by the help desk"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    s.wait_until("the workflow call", async || {
+        !s.server
+            .log("workflows.user.delegatedflow.run")
+            .await
+            .is_empty()
+    })
+    .await;
+    let (headers, body) = receiver.seen.lock().unwrap()[0].clone();
+    assert_eq!(body["riskLevel"], "MEDIUM");
+    assert_eq!(body["detection"], "ADMIN_REPORTED_USER_RISK");
+    assert_eq!(body["user"]["email"], "ana@example.com");
+    assert_eq!(body["rule"]["name"], "Medium: ticket");
+    let id = headers["webhook-id"].to_str().unwrap();
+    let ts: i64 = headers["webhook-timestamp"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let expected = riskline_core::workflows::sign(&secret, id, ts, &body.to_string()).unwrap();
+    assert_eq!(headers["webhook-signature"].to_str().unwrap(), expected);
+    let run = &s.server.log("workflows.user.delegatedflow.run").await[0];
+    assert_eq!(run.outcome.result, "SUCCESS");
+}
+
 crate::on_both_engines!(
+    runs_a_delegated_workflow_with_a_valid_signature,
     logs_out_with_a_signed_request_and_resets_risk,
     retries_transient_failures_and_records_final_ones,
     no_app_means_an_immediate_reset,

@@ -9,6 +9,7 @@ pub mod logs;
 pub mod policies;
 pub mod providers;
 pub mod users;
+pub mod workflows;
 
 use axum::Router;
 
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .merge(users::router())
         .merge(groups::router())
         .merge(logout_apps::router())
+        .merge(workflows::router())
         .merge(policies::router())
         .fallback(|| async { ApiError::NotFound("the requested resource".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -30,6 +30,7 @@ use crate::pages::layout::ConsoleLayout;
 use crate::pages::not_found::NotFoundPage;
 use crate::pages::security::logout_apps::LogoutAppsPage;
 use crate::pages::security::policy::PolicyPageView;
+use crate::pages::security::workflows::WorkflowsPage;
 use crate::pages::sign_in::SignInPage;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -98,6 +99,7 @@ pub fn App() -> impl IntoView {
                         view=LogoutAppsPage
                         ssr=ssr.clone()
                     />
+                    <Route path=path!("admin/security/workflows") view=WorkflowsPage ssr=ssr.clone() />
                     <Route path=path!("admin/security/api/tokens") view=ApiTokensPage ssr=ssr.clone() />
                     <Route path=path!("admin/settings/admins") view=AdminsPage ssr=ssr.clone() />
                 </ParentRoute>

@@ -364,3 +364,12 @@ pub struct PolicyPage {
     pub apps: Vec<(String, String)>,
     pub detections: Vec<String>,
 }
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowView {
+    pub id: i64,
+    pub name: String,
+    pub url: String,
+    pub active: bool,
+    pub deliveries: Vec<DeliveryView>,
+}

@@ -154,8 +154,10 @@ pub async fn enqueue_logout(
 /// risk resets to LOW and provider contributions are cleared (Okta's
 /// behaviour); either way one `user.authentication.universal_logout`.
 async fn complete_logout(tx: &mut Tx, logout_id: &str) -> Result<(), CoreError> {
+    // Lock the logout first: the workers finishing its calls take turns, so
+    // the last of them sees every other call's outcome committed.
     let (user_id, status): (String, String) = with_tx!(tx, |conn| sqlx::query_as(
-        "SELECT user_id, status FROM logouts WHERE id = $1"
+        "UPDATE logouts SET status = status WHERE id = $1 RETURNING user_id, status"
     )
     .bind(logout_id)
     .fetch_one(&mut *conn)

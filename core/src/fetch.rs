@@ -535,6 +535,9 @@ pub struct SsfConfiguration {
     pub issuer: String,
     /// The absolute URL of the transmitter's signing keys.
     pub jwks_uri: String,
+    /// Complex-subject members the transmitter marks critical: an event whose
+    /// subject has one the receiver cannot process must be discarded.
+    pub critical_subject_members: Vec<String>,
 }
 
 /// Why SSF discovery failed.
@@ -631,10 +634,22 @@ pub async fn discover_ssf(
             reason: e.to_string(),
         })?;
 
+    let critical_subject_members = obj
+        .get("critical_subject_members")
+        .and_then(Value::as_array)
+        .map(|members| {
+            members
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(SsfConfiguration {
         well_known_url: url_text,
         issuer: issuer.to_owned(),
         jwks_uri: jwks_uri.to_string(),
+        critical_subject_members,
     })
 }
 

@@ -45,6 +45,8 @@ pub struct Provider {
     pub well_known_url: Option<String>,
     pub issuer: String,
     pub jwks_url: String,
+    /// From the transmitter's SSF configuration (empty for issuer + JWKS).
+    pub critical_subject_members: Vec<String>,
     pub created_ms: i64,
     pub updated_ms: i64,
 }
@@ -73,6 +75,7 @@ pub(crate) struct ProviderRow {
     well_known_url: Option<String>,
     issuer: String,
     jwks_url: String,
+    critical_subject_members: String,
     created_ms: i64,
     updated_ms: i64,
 }
@@ -91,6 +94,8 @@ impl From<ProviderRow> for Provider {
             well_known_url: r.well_known_url,
             issuer: r.issuer,
             jwks_url: r.jwks_url,
+            critical_subject_members: serde_json::from_str(&r.critical_subject_members)
+                .unwrap_or_default(),
             created_ms: r.created_ms,
             updated_ms: r.updated_ms,
         }
@@ -98,7 +103,7 @@ impl From<ProviderRow> for Provider {
 }
 
 pub(crate) const PROVIDER_COLUMNS: &str =
-    "id, name, provider_type, status, well_known_url, issuer, jwks_url, created_ms, updated_ms";
+    "id, name, provider_type, status, well_known_url, issuer, jwks_url, critical_subject_members, created_ms, updated_ms";
 
 /// A required string member: present, a string, not blank, not too long.
 fn required_string(
@@ -229,6 +234,7 @@ struct Resolved {
     well_known_url: Option<String>,
     issuer: String,
     jwks_url: String,
+    critical_subject_members: Vec<String>,
 }
 
 fn provider_target(p: &Provider) -> LogTarget {
@@ -295,6 +301,7 @@ impl Services {
                     well_known_url: Some(config.well_known_url),
                     issuer: config.issuer,
                     jwks_url: config.jwks_uri,
+                    critical_subject_members: config.critical_subject_members,
                 }
             }
             ProviderSetup::IssuerAndJwks { issuer, jwks_url } => {
@@ -305,6 +312,7 @@ impl Services {
                     well_known_url: None,
                     issuer: issuer.clone(),
                     jwks_url: jwks_url.clone(),
+                    critical_subject_members: Vec::new(),
                 }
             }
         };
@@ -358,14 +366,15 @@ impl Services {
             well_known_url: resolved.well_known_url,
             issuer: resolved.issuer,
             jwks_url: resolved.jwks_url,
+            critical_subject_members: resolved.critical_subject_members,
             created_ms: now,
             updated_ms: now,
         };
         let mut tx = self.db.begin().await?;
         let inserted = with_tx!(&mut tx, |conn| {
             sqlx::query(
-            "INSERT INTO providers (id, name, provider_type, status, well_known_url, issuer, jwks_url, created_ms, updated_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            "INSERT INTO providers (id, name, provider_type, status, well_known_url, issuer, jwks_url, created_ms, updated_ms, critical_subject_members) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         )
         .bind(&provider.id)
         .bind(&provider.name)
@@ -376,6 +385,7 @@ impl Services {
         .bind(&provider.jwks_url)
         .bind(provider.created_ms)
         .bind(provider.updated_ms)
+        .bind(serde_json::to_string(&provider.critical_subject_members).unwrap_or_else(|_| "[]".into()))
         .execute(&mut *conn)
         .await
         .map(|r| r.rows_affected())
@@ -412,14 +422,15 @@ impl Services {
             well_known_url: resolved.well_known_url,
             issuer: resolved.issuer,
             jwks_url: resolved.jwks_url,
+            critical_subject_members: resolved.critical_subject_members,
             updated_ms: now_ms(),
             ..existing
         };
         let mut tx = self.db.begin().await?;
         let updated = with_tx!(&mut tx, |conn| {
             sqlx::query(
-            "UPDATE providers SET name = $1, provider_type = $2, well_known_url = $3, issuer = $4, jwks_url = $5, updated_ms = $6 \
-             WHERE id = $7"
+            "UPDATE providers SET name = $1, provider_type = $2, well_known_url = $3, issuer = $4, jwks_url = $5, updated_ms = $6, \
+             critical_subject_members = $8 WHERE id = $7"
         )
         .bind(&provider.name)
         .bind(&provider.provider_type)
@@ -428,6 +439,7 @@ impl Services {
         .bind(&provider.jwks_url)
         .bind(provider.updated_ms)
         .bind(id)
+        .bind(serde_json::to_string(&provider.critical_subject_members).unwrap_or_else(|_| "[]".into()))
         .execute(&mut *conn)
         .await
         .map(|r| r.rows_affected())
@@ -468,6 +480,10 @@ impl Services {
         .bind(status.as_str())
         .bind(provider.updated_ms)
         .bind(id)
+        .bind(
+            serde_json::to_string(&provider.critical_subject_members)
+                .unwrap_or_else(|_| "[]".into())
+        )
         .execute(&mut *conn)
         .await?
         .rows_affected());

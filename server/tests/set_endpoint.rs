@@ -39,13 +39,24 @@ impl Transmitter {
             "fixtures/transmitter-jwks.json"
         ))));
         let served = keys.clone();
-        let router = Router::new().route(
-            "/jwks.json",
-            get(move || {
-                let served = served.clone();
-                async move { Json(served.read().unwrap().clone()) }
-            }),
-        );
+        let me = issuer.clone();
+        let router = Router::new()
+            .route(
+                "/jwks.json",
+                get(move || {
+                    let served = served.clone();
+                    async move { Json(served.read().unwrap().clone()) }
+                }),
+            )
+            .route(
+                "/.well-known/ssf-configuration",
+                get(move || {
+                    let me = me.clone();
+                    async move {
+                        Json(json!({"issuer": me, "jwks_uri": format!("{me}/jwks.json"), "critical_subject_members": ["application"]}))
+                    }
+                }),
+            );
         tokio::spawn(async move { axum::serve(listener, router).await.ok() });
         Transmitter { issuer, keys }
     }
@@ -69,7 +80,7 @@ async fn setup_with(engine: Engine, options: Options) -> Setup {
         .api(
             Method::POST,
             "/api/v1/security-events-providers",
-            Some(json!({"name": "Acme EDR", "type": "edr", "settings": {"issuer": tr.issuer, "jwks_url": format!("{}/jwks.json", tr.issuer)}})),
+            Some(json!({"name": "Acme EDR", "type": "edr", "settings": {"well_known_url": format!("{}/.well-known/ssf-configuration", tr.issuer)}})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{p}");
@@ -557,7 +568,96 @@ async fn user_risk_api(engine: Engine) {
     assert_eq!(s.server.log("user.risk.detect").await.len(), 2);
 }
 
+/// The provider's SSF configuration marks `application` critical: an event
+/// whose complex subject names an application is discarded (202, SKIPPED).
+async fn honours_critical_subject_members(engine: Engine) {
+    let s = setup(engine).await;
+    let mut claims = s.claims(
+        COMPLIANCE,
+        json!({"current_status": "not-compliant", "previous_status": "compliant"}),
+    );
+    claims["sub_id"] = json!({"format": "complex", "user": {"format": "email", "email": "ana@example.com"}, "application": {"format": "opaque", "id": "app-1"}});
+    assert_eq!(s.post(&sign(&claims)).await.0, 202);
+    assert_eq!(s.level().await, "NONE");
+    let received = s.server.log("security.events.provider.receive_event").await;
+    assert_eq!(received[0].outcome.result, "SKIPPED");
+    assert!(
+        received[0]
+            .outcome
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("critical"),
+        "{:?}",
+        received[0].outcome
+    );
+    // Without the critical member the same event applies.
+    claims["sub_id"] =
+        json!({"format": "complex", "user": {"format": "email", "email": "ana@example.com"}});
+    claims["jti"] = json!("second");
+    assert_eq!(s.post(&sign(&claims)).await.0, 202);
+    assert_eq!(s.level().await, "MEDIUM");
+}
+
+/// A provider's level table overrides the default for events without a level.
+async fn level_table_overrides_defaults(engine: Engine) {
+    let s = setup(engine).await;
+    let admins = s.server.services.list_admins().await.unwrap();
+    let by = s
+        .server
+        .services
+        .console_principal(&admins[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    let key = "caep.device-compliance-change:not-compliant";
+    s.server
+        .services
+        .set_level_mapping(&by, &s.provider_id, key, "HIGH")
+        .await
+        .unwrap();
+    let table = s
+        .server
+        .services
+        .level_mappings(&s.provider_id)
+        .await
+        .unwrap();
+    let row = table.iter().find(|m| m.key == key).unwrap();
+    assert_eq!(
+        (row.default_level.as_str(), row.level.as_str()),
+        ("MEDIUM", "HIGH")
+    );
+    assert!(s
+        .server
+        .services
+        .set_level_mapping(&by, &s.provider_id, key, "EXTREME")
+        .await
+        .is_err());
+    let claims = s.claims(COMPLIANCE, json!({"subject": {"user": {"format": "email", "email": "ana@example.com"}}, "current_status": "not_compliant", "previous_status": "compliant"}));
+    assert_eq!(s.post(&sign(&claims)).await.0, 202);
+    assert_eq!(s.level().await, "HIGH");
+    // NO_CHANGE makes the event a no-op.
+    s.server
+        .services
+        .set_level_mapping(&by, &s.provider_id, key, "NO_CHANGE")
+        .await
+        .unwrap();
+    let claims = s.claims(COMPLIANCE, json!({"subject": {"user": {"format": "email", "email": "ana@example.com"}}, "current_status": "not-compliant", "previous_status": "compliant"}));
+    assert_eq!(s.post(&sign(&claims)).await.0, 202);
+    assert_eq!(
+        s.server
+            .services
+            .risk_history(&s.user_id, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
 crate::on_both_engines!(
+    honours_critical_subject_members,
+    level_table_overrides_defaults,
     raises_risk_and_logs_it,
     refuses_what_fails_verification,
     accepts_what_real_transmitters_send,

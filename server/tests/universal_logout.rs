@@ -392,7 +392,121 @@ async fn runs_a_delegated_workflow_with_a_valid_signature(engine: Engine) {
     assert_eq!(run.outcome.result, "SUCCESS");
 }
 
+async fn admin_actions_test_button_and_key_rotation(engine: Engine) {
+    let s = setup(engine).await;
+    let app = start_app(vec![404]).await;
+    let app_id = s
+        .add_app(&app, "crm", json!({"type": "signed_jwt"}), "email")
+        .await;
+    let admins = s.server.services.list_admins().await.unwrap();
+    let by = s
+        .server
+        .services
+        .console_principal(&admins[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    // Test: calls the endpoint for a user who does not exist and says what it answered.
+    let answer = s
+        .server
+        .services
+        .test_logout_app(&by, &app_id)
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP 404"), "{answer}");
+    assert_eq!(
+        app.seen.lock().unwrap()[0].1["sub_id"]["email"],
+        riskline_core::logout_apps::TEST_SUBJECT
+    );
+    // Elevate → the HIGH rule logs out; the app refuses (404), so the risk stays HIGH.
+    let (user, _) = s
+        .server
+        .services
+        .admin_set_risk(
+            &by,
+            &s.user_id,
+            riskline_core::set::RiskLevel::High,
+            "Elevated",
+        )
+        .await
+        .unwrap();
+    assert_eq!(user.risk_level, "HIGH");
+    s.wait_until("the refused logout", async || {
+        !s.server
+            .log("user.authentication.universal_logout")
+            .await
+            .is_empty()
+    })
+    .await;
+    assert_eq!(s.level().await, "HIGH");
+    // Reset clears every contribution.
+    s.server
+        .services
+        .admin_reset_risk(&by, &s.user_id)
+        .await
+        .unwrap();
+    assert_eq!(s.level().await, "NONE");
+    assert!(s
+        .server
+        .services
+        .risk_contributions(&s.user_id)
+        .await
+        .unwrap()
+        .is_empty());
+    // Clear sessions: a logout now, logged with the admin as actor.
+    s.server
+        .services
+        .admin_clear_sessions(&by, &s.user_id)
+        .await
+        .unwrap();
+    let clear = s.server.log("user.session.clear").await;
+    assert_eq!(
+        clear[0].actor.alternate_id.as_deref(),
+        Some(common::ADMIN_EMAIL)
+    );
+    s.wait_until("the second logout", async || {
+        s.server
+            .log("user.authentication.universal_logout")
+            .await
+            .len()
+            == 2
+    })
+    .await;
+    // Rotation: a new active key; both stay published.
+    let before: Value = s
+        .server
+        .http
+        .get(s.server.url("/oauth2/v1/keys"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kid = s.server.services.rotate_signing_key().await.unwrap();
+    let after: Value = s
+        .server
+        .http
+        .get(s.server.url("/oauth2/v1/keys"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        after["keys"].as_array().unwrap().len(),
+        before["keys"].as_array().unwrap().len() + 1
+    );
+    assert_eq!(after["keys"][0]["kid"], kid.as_str());
+    assert_eq!(
+        s.server.services.active_signing_key().await.unwrap().kid,
+        kid
+    );
+}
+
 crate::on_both_engines!(
+    admin_actions_test_button_and_key_rotation,
     runs_a_delegated_workflow_with_a_valid_signature,
     logs_out_with_a_signed_request_and_resets_risk,
     retries_transient_failures_and_records_final_ones,

@@ -43,6 +43,9 @@ pub fn ConsoleLayout() -> impl IntoView {
                             <A href="/admin/security/universal-logout">"Universal Logout"</A>
                         </li>
                         <li>
+                            <A href="/admin/security/workflows">"Workflows"</A>
+                        </li>
+                        <li>
                             <A href="/admin/security/api/tokens">"API"</A>
                         </li>
                     </ul>

@@ -204,7 +204,12 @@ impl Receiver {
         };
         let mut events = Vec::with_capacity(claims.events.len());
         for (uri, payload) in &claims.events {
-            let interpretation = set::interpret_event(uri, payload, claims.sub_id.as_ref(), &[]);
+            let interpretation = set::interpret_event(
+                uri,
+                payload,
+                claims.sub_id.as_ref(),
+                &provider.critical_subject_members,
+            );
             if let Interpretation::Reject(e) = interpretation {
                 return self.reject(rejected(Some(provider), e)).await;
             }

@@ -2,3 +2,4 @@
 
 pub mod logout_apps;
 pub mod policy;
+pub mod workflows;

@@ -135,3 +135,44 @@ pub fn RiskBadge(#[prop(into)] level: String) -> impl IntoView {
     let class = format!("risk risk-{}", level.to_lowercase());
     view! { <span class=class>{crate::types::level_label(&level)}</span> }
 }
+
+/// An outbox's recent calls to one app or workflow.
+#[component]
+pub fn DeliveriesTable(
+    deliveries: Vec<crate::types::DeliveryView>,
+    empty: &'static str,
+) -> impl IntoView {
+    if deliveries.is_empty() {
+        return view! { <p class="muted">{empty}</p> }.into_any();
+    }
+    view! {
+        <table class="table">
+            <thead>
+                <tr>
+                    <th scope="col">"When"</th>
+                    <th scope="col">"Status"</th>
+                    <th scope="col">"Attempts"</th>
+                    <th scope="col">"Result"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {deliveries
+                    .into_iter()
+                    .map(|d| {
+                        view! {
+                            <tr>
+                                <td>
+                                    <Time ms=d.when_ms />
+                                </td>
+                                <td>{d.status}</td>
+                                <td>{d.attempts}</td>
+                                <td>{d.result.unwrap_or_default()}</td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}

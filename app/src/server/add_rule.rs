@@ -1,10 +1,12 @@
+// One argument per form field keeps the form working without the wasm.
+#![allow(clippy::too_many_arguments)]
+
 use leptos::prelude::*;
 
 use crate::error::AppError;
 
 /// Creates a rule from the console's form, as Okta's rule JSON.
 #[server(prefix = "/_fn")]
-#[allow(clippy::too_many_arguments)]
 pub async fn add_rule(
     name: String,
     group_mode: String,

@@ -1,7 +1,9 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::components::{can_write, FieldError, FormErrors, LoadError, Loading, StatusBadge, Time};
+use crate::components::{
+    can_write, DeliveriesTable, FieldError, FormErrors, LoadError, Loading, StatusBadge,
+};
 use crate::server::add_logout_app::AddLogoutApp;
 use crate::server::list_logout_apps::list_logout_apps;
 use crate::server::remove_logout_app::RemoveLogoutApp;
@@ -80,20 +82,7 @@ pub fn LogoutAppsPage() -> impl IntoView {
                                         </div>
                                     })}
                                     <h3>"Recent deliveries"</h3>
-                                    {if a.deliveries.is_empty() {
-                                        view! { <p class="muted">"No logout has called this app yet."</p> }.into_any()
-                                    } else {
-                                        view! {
-                                            <table class="table">
-                                                <thead><tr><th scope="col">"When"</th><th scope="col">"Status"</th><th scope="col">"Attempts"</th><th scope="col">"Result"</th></tr></thead>
-                                                <tbody>
-                                                    {a.deliveries.iter().map(|d| view! {
-                                                        <tr><td><Time ms=d.when_ms /></td><td>{d.status.clone()}</td><td>{d.attempts}</td><td>{d.result.clone().unwrap_or_default()}</td></tr>
-                                                    }).collect_view()}
-                                                </tbody>
-                                            </table>
-                                        }.into_any()
-                                    }}
+                                    <DeliveriesTable deliveries=a.deliveries.clone() empty="No logout has called this app yet." />
                                 </section>
                             }
                         })

@@ -1,7 +1,9 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::components::{can_write, FieldError, FormErrors, LoadError, Loading, StatusBadge, Time};
+use crate::components::{
+    can_write, DeliveriesTable, FieldError, FormErrors, LoadError, Loading, StatusBadge,
+};
 use crate::server::add_workflow::AddWorkflow;
 use crate::server::list_workflows::list_workflows;
 use crate::server::remove_workflow::RemoveWorkflow;
@@ -66,20 +68,7 @@ pub fn WorkflowsPage() -> impl IntoView {
                                     </details>
                                 })}
                                 <h3>"Recent runs"</h3>
-                                {if w.deliveries.is_empty() {
-                                    view! { <p class="muted">"Not run yet."</p> }.into_any()
-                                } else {
-                                    view! {
-                                        <table class="table">
-                                            <thead><tr><th scope="col">"When"</th><th scope="col">"Status"</th><th scope="col">"Attempts"</th><th scope="col">"Result"</th></tr></thead>
-                                            <tbody>
-                                                {w.deliveries.iter().map(|d| view! {
-                                                    <tr><td><Time ms=d.when_ms /></td><td>{d.status.clone()}</td><td>{d.attempts}</td><td>{d.result.clone().unwrap_or_default()}</td></tr>
-                                                }).collect_view()}
-                                            </tbody>
-                                        </table>
-                                    }.into_any()
-                                }}
+                                <DeliveriesTable deliveries=w.deliveries.clone() empty="Not run yet." />
                             </section>
                         }
                     }).collect_view().into_any(),

@@ -341,7 +341,7 @@ impl Services {
     ) -> Result<User, CoreError> {
         let now = now_ms();
         let user = User {
-            id: ids::admin_id(),
+            id: ids::user_id(),
             login: input.login,
             email: input.email,
             first_name: input.first_name,
@@ -561,7 +561,7 @@ impl Services {
             ));
         }
         let group = Group {
-            id: format!("00g{}", &ids::admin_id()[3..]),
+            id: ids::group_id(),
             name: name.into(),
             description: description.trim().into(),
             created_ms: now_ms(),

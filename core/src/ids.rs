@@ -16,8 +16,21 @@ pub fn provider_id() -> String {
     format!("sse{}", random_base62(17))
 }
 
+/// Admins and directory users share Okta's user prefix.
 pub fn admin_id() -> String {
     format!("00u{}", random_base62(17))
+}
+
+pub fn user_id() -> String {
+    admin_id()
+}
+
+pub fn group_id() -> String {
+    format!("00g{}", random_base62(17))
+}
+
+pub fn logout_app_id() -> String {
+    format!("lga{}", random_base62(17))
 }
 
 pub fn token_id() -> String {

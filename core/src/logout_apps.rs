@@ -230,7 +230,7 @@ impl Services {
         let app_id = existing
             .as_ref()
             .map(|e| e.id.clone())
-            .unwrap_or_else(|| format!("lga{}", &crate::ids::provider_id()[3..]));
+            .unwrap_or_else(crate::ids::logout_app_id);
         let mut tx = self.db.begin().await?;
         with_tx!(&mut tx, |conn| if existing.is_some() {
             sqlx::query("UPDATE logout_apps SET name = $1, endpoint_url = $2, client_id = $3, auth_type = $4, bearer_token = $5, subject_format = $6, status = $7, updated_ms = $8 WHERE id = $9")

@@ -5,7 +5,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::db::Tx;
-use crate::directory::User;
 use crate::error::CoreError;
 use crate::set::RiskLevel;
 use crate::timefmt::now_ms;
@@ -251,12 +250,6 @@ impl crate::Services {
         .fetch_all(pool)
         .await?))
     }
-}
-
-/// The user as it is now, after a change inside `tx`.
-pub fn with_level(mut user: User, level: RiskLevel) -> User {
-    user.risk_level = level.as_str().to_string();
-    user
 }
 
 /// Removes every contribution to a user's risk (an admin's reset), leaving

@@ -142,6 +142,14 @@ test('a rule for High logs the person out, and the Risk section shows the logout
     await screenshot(page, 'entity-risk-policy');
     await navigate(page, 'Universal Logout');
     await screenshot(page, 'universal-logout');
+    await navigate(page, 'Workflows');
+    await page.getByLabel('Workflow name').fill('Open a ticket');
+    await page.getByLabel('URL', { exact: true }).fill(`${transmitter.url}/hook`);
+    await page.getByRole('button', { name: 'Add workflow', exact: true }).click();
+    const secret = await page.getByTestId('new-secret').textContent();
+    assert.match(secret.trim(), /^whsec_[A-Za-z0-9+/=]+$/);
+    await page.getByRole('heading', { name: /Open a ticket \(id 1\)/ }).waitFor();
+    await screenshot(page, 'workflows');
 
     const claims = {
       iss: transmitter.issuer,

@@ -17,7 +17,7 @@ pub async fn add_workflow(name: String, url: String) -> Result<(), AppError> {
     super::ctx::session()
         .await?
         .insert(
-            super::SESSION_NEW_TOKEN,
+            super::SESSION_NEW_WORKFLOW_SECRET,
             NewToken {
                 name: format!(
                     "workflow {} ({})",

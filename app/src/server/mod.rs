@@ -40,6 +40,7 @@ pub mod set_stream_status;
 pub mod sign_in;
 pub mod sign_out;
 pub mod take_new_token;
+pub mod take_new_workflow_secret;
 pub mod test_logout_app;
 
 /// The session key holding the signed-in admin's id.
@@ -48,6 +49,9 @@ pub const SESSION_ADMIN_ID: &str = "admin_id";
 /// The session key holding a just-created token until the page shows it.
 #[cfg(feature = "ssr")]
 pub const SESSION_NEW_TOKEN: &str = "new_token";
+/// The session key holding a just-created workflow's secret until the page shows it.
+#[cfg(feature = "ssr")]
+pub const SESSION_NEW_WORKFLOW_SECRET: &str = "new_workflow_secret";
 
 #[cfg(feature = "ssr")]
 pub mod ctx {

@@ -7,7 +7,7 @@ use crate::components::{
 use crate::server::add_workflow::AddWorkflow;
 use crate::server::list_workflows::list_workflows;
 use crate::server::remove_workflow::RemoveWorkflow;
-use crate::server::take_new_token::take_new_token;
+use crate::server::take_new_workflow_secret::take_new_workflow_secret;
 
 /// Security › Workflows: delegated workflows that rules can run.
 #[component]
@@ -18,7 +18,7 @@ pub fn WorkflowsPage() -> impl IntoView {
         move || (add.version().get(), remove.version().get()),
         |_| list_workflows(),
     );
-    let secret = Resource::new(move || add.version().get(), |_| take_new_token());
+    let secret = Resource::new(move || add.version().get(), |_| take_new_workflow_secret());
     let add_error = Signal::derive(move || add.value().get().and_then(|r| r.err()));
     view! {
         <Title text="Workflows" />

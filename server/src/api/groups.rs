@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 
 use super::auth::ApiPrincipal;
 use super::error::ApiError;
-use super::users::{parse_json, user_json};
+use super::json_body;
+use super::users::user_json;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -62,7 +63,7 @@ async fn create(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     by.require_write()?;
-    let body = parse_json(&body)?;
+    let body = json_body(&body)?;
     let name = body
         .pointer("/profile/name")
         .and_then(Value::as_str)

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::auth::ApiPrincipal;
 use super::error::ApiError;
-use super::users::parse_json;
+use super::json_body;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -56,7 +56,7 @@ async fn create(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     by.require_write()?;
-    let input = parse_logout_app(&parse_json(&body)?).map_err(ApiError::Validation)?;
+    let input = parse_logout_app(&json_body(&body)?).map_err(ApiError::Validation)?;
     let app = state.services.save_logout_app(&by, None, input).await?;
     Ok(Json(app_json(&app, &state.services.settings.base_url)))
 }
@@ -78,7 +78,7 @@ async fn replace(
 ) -> Result<Json<Value>, ApiError> {
     by.require_write()?;
     state.services.get_logout_app(&id).await?;
-    let input = parse_logout_app(&parse_json(&body)?).map_err(ApiError::Validation)?;
+    let input = parse_logout_app(&json_body(&body)?).map_err(ApiError::Validation)?;
     let app = state
         .services
         .save_logout_app(&by, Some(&id), input)

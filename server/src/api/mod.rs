@@ -11,7 +11,9 @@ pub mod providers;
 pub mod users;
 pub mod workflows;
 
+use axum::body::Bytes;
 use axum::Router;
+use serde_json::Value;
 
 use crate::AppState;
 use error::ApiError;
@@ -27,4 +29,10 @@ pub fn router() -> Router<AppState> {
         .merge(policies::router())
         .fallback(|| async { ApiError::NotFound("the requested resource".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+}
+
+/// A request body as JSON; anything else is Okta's 400 E0000003.
+pub fn json_body(body: &Bytes) -> Result<Value, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::MalformedBody(format!("The body is not valid JSON: {e}")))
 }

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::auth::ApiPrincipal;
 use super::error::ApiError;
+use super::json_body;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -38,11 +39,6 @@ pub fn router() -> Router<AppState> {
             "/policies/{policy_id}/rules/{rule_id}/lifecycle/deactivate",
             post(deactivate_rule),
         )
-}
-
-fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::MalformedBody(format!("The body is not valid JSON: {e}")))
 }
 
 fn invalid(field: &str, message: String) -> ApiError {
@@ -144,7 +140,7 @@ async fn create_rule(
             ))
         }
     };
-    let body = parse_json(&body)?;
+    let body = json_body(&body)?;
     let rule = state.services.create_rule(&by, &body, activate).await?;
     Ok(Json(rule_json(&rule, &state.services.settings.base_url)))
 }
@@ -167,7 +163,7 @@ async fn replace_rule(
 ) -> Result<Json<Value>, ApiError> {
     by.require_write()?;
     ensure_policy(&policy_id)?;
-    let body = parse_json(&body)?;
+    let body = json_body(&body)?;
     let rule = state.services.replace_rule(&by, &rule_id, &body).await?;
     Ok(Json(rule_json(&rule, &state.services.settings.base_url)))
 }

@@ -72,9 +72,7 @@ fn to_json(p: &Provider, base_url: &str) -> Value {
 }
 
 fn parse_body(body: &Bytes) -> Result<ProviderRequest, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::MalformedBody(format!("The body is not valid JSON: {e}")))?;
-    parse_provider_request(&value).map_err(ApiError::Validation)
+    parse_provider_request(&super::json_body(body)?).map_err(ApiError::Validation)
 }
 
 async fn list(

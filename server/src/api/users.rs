@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::auth::ApiPrincipal;
 use super::error::ApiError;
+use super::json_body;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -38,11 +39,6 @@ pub fn user_json(u: &User, base_url: &str) -> Value {
         "externalIds": u.external_ids.iter().map(|e| json!({"iss": e.iss, "sub": e.sub})).collect::<Vec<_>>(),
         "_links": { "self": { "href": format!("{base_url}/api/v1/users/{}", u.id) } },
     })
-}
-
-pub fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::MalformedBody(format!("The body is not valid JSON: {e}")))
 }
 
 #[derive(Deserialize)]
@@ -119,7 +115,7 @@ async fn create(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     by.require_write()?;
-    let input = parse_user_body(&parse_json(&body)?).map_err(ApiError::Validation)?;
+    let input = parse_user_body(&json_body(&body)?).map_err(ApiError::Validation)?;
     let user = state.services.create_user(&by, input).await?;
     Ok(Json(user_json(&user, &state.services.settings.base_url)))
 }
@@ -141,7 +137,7 @@ async fn replace(
 ) -> Result<Json<Value>, ApiError> {
     by.require_write()?;
     state.services.get_user(&id).await?;
-    let input = parse_user_body(&parse_json(&body)?).map_err(ApiError::Validation)?;
+    let input = parse_user_body(&json_body(&body)?).map_err(ApiError::Validation)?;
     let user = state.services.replace_user(&by, &id, input).await?;
     Ok(Json(user_json(&user, &state.services.settings.base_url)))
 }
@@ -197,7 +193,7 @@ async fn put_risk(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     by.require_write()?;
     state.services.get_user(&id).await?;
-    let body = parse_json(&body)?;
+    let body = json_body(&body)?;
     let (level, reason) =
         riskline_core::admin_risk::parse_user_risk_body(&body).map_err(ApiError::Validation)?;
     let (user, created) = state

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::auth::ApiPrincipal;
 use super::error::ApiError;
-use super::users::parse_json;
+use super::json_body;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -55,7 +55,7 @@ async fn create(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     by.require_write()?;
-    let (name, url, active) = parse_workflow(&parse_json(&body)?).map_err(ApiError::Validation)?;
+    let (name, url, active) = parse_workflow(&json_body(&body)?).map_err(ApiError::Validation)?;
     let created = state
         .services
         .create_workflow(&by, &name, &url, active)
@@ -83,7 +83,7 @@ async fn replace(
     by.require_write()?;
     let id = workflow_id(&id)?;
     state.services.get_workflow(id).await?;
-    let (name, url, active) = parse_workflow(&parse_json(&body)?).map_err(ApiError::Validation)?;
+    let (name, url, active) = parse_workflow(&json_body(&body)?).map_err(ApiError::Validation)?;
     let w = state
         .services
         .replace_workflow(&by, id, &name, &url, active)

@@ -28,6 +28,9 @@ use crate::pages::directory::people::PeoplePage;
 use crate::pages::directory::person::PersonPage;
 use crate::pages::layout::ConsoleLayout;
 use crate::pages::not_found::NotFoundPage;
+use crate::pages::reports::at_risk_users::AtRiskUsersPage;
+use crate::pages::reports::entity_risk::EntityRiskPage;
+use crate::pages::reports::system_log::SystemLogPage;
 use crate::pages::security::logout_apps::LogoutAppsPage;
 use crate::pages::security::policy::PolicyPageView;
 use crate::pages::security::workflows::WorkflowsPage;
@@ -102,6 +105,13 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin/security/workflows") view=WorkflowsPage ssr=ssr.clone() />
                     <Route path=path!("admin/security/api/tokens") view=ApiTokensPage ssr=ssr.clone() />
                     <Route path=path!("admin/settings/admins") view=AdminsPage ssr=ssr.clone() />
+                    <Route path=path!("admin/reports/entity-risk") view=EntityRiskPage ssr=ssr.clone() />
+                    <Route
+                        path=path!("admin/reports/at-risk-users")
+                        view=AtRiskUsersPage
+                        ssr=ssr.clone()
+                    />
+                    <Route path=path!("admin/reports/system-log") view=SystemLogPage ssr=ssr.clone() />
                 </ParentRoute>
             </Routes>
         </Router>

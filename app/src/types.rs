@@ -194,6 +194,7 @@ pub struct PersonRow {
 /// One entry of a person's risk history.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RiskEntryView {
+    pub seq: i64,
     pub at_ms: i64,
     pub detection: String,
     pub source_name: String,
@@ -203,6 +204,29 @@ pub struct RiskEntryView {
     pub reported_level: Option<String>,
     pub reasons: Option<String>,
     pub jti: Option<String>,
+    pub log_event_uuid: Option<String>,
+    pub transaction_id: Option<String>,
+    /// The policy rule that matched, and the action it owed.
+    pub rule_name: Option<String>,
+    pub rule_action: Option<String>,
+    pub logout_status: Option<String>,
+    pub logout_apps: Vec<ActionOutcomeView>,
+    pub workflow: Option<ActionOutcomeView>,
+    /// `false_positive` or `true_positive`, by whom and when.
+    pub feedback: Option<String>,
+    pub feedback_by: Option<String>,
+    pub feedback_ms: Option<i64>,
+    /// Whether an analyst may still label this entry.
+    pub accepts_feedback: bool,
+}
+
+/// One app's part of a logout, or a workflow call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionOutcomeView {
+    pub target: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_result: Option<String>,
 }
 
 /// A person's page.
@@ -224,7 +248,9 @@ pub struct GroupView {
     pub id: String,
     pub name: String,
     pub description: String,
+    /// The first members by login; `member_count` says how many in all.
     pub members: Vec<PersonRow>,
+    pub member_count: i64,
 }
 
 /// A stream's traffic.
@@ -292,9 +318,23 @@ mod directory_conversions {
         }
     }
 
-    impl From<HistoryEntry> for RiskEntryView {
-        fn from(h: HistoryEntry) -> Self {
+    impl From<riskline_core::risk_timeline::ActionOutcome> for ActionOutcomeView {
+        fn from(a: riskline_core::risk_timeline::ActionOutcome) -> Self {
+            ActionOutcomeView {
+                target: a.target,
+                status: a.status,
+                attempts: a.attempts,
+                last_result: a.last_result,
+            }
+        }
+    }
+
+    impl From<riskline_core::risk_timeline::TimelineEntry> for RiskEntryView {
+        fn from(t: riskline_core::risk_timeline::TimelineEntry) -> Self {
+            let accepts_feedback = riskline_core::detection_feedback::accepts_feedback(&t.entry);
+            let h: HistoryEntry = t.entry;
             RiskEntryView {
+                seq: h.seq,
                 at_ms: h.at_ms,
                 detection: h.detection,
                 source_name: h.source_name,
@@ -304,6 +344,21 @@ mod directory_conversions {
                 reported_level: h.reported_level,
                 reasons: h.reasons,
                 jti: h.jti,
+                log_event_uuid: h.log_event_uuid,
+                transaction_id: h.transaction_id,
+                rule_name: h.rule_name,
+                rule_action: h.rule_action,
+                logout_status: t.logout_status,
+                logout_apps: t
+                    .logout_apps
+                    .into_iter()
+                    .map(ActionOutcomeView::from)
+                    .collect(),
+                workflow: t.workflow.map(ActionOutcomeView::from),
+                feedback: h.feedback,
+                feedback_by: h.feedback_by,
+                feedback_ms: h.feedback_ms,
+                accepts_feedback,
             }
         }
     }

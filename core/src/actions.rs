@@ -56,7 +56,7 @@ impl ActionBus {
     }
 }
 
-fn system_actor() -> LogActor {
+pub(crate) fn system_actor() -> LogActor {
     LogActor {
         id: "riskline".into(),
         actor_type: "SystemPrincipal".into(),
@@ -235,6 +235,7 @@ async fn complete_logout(tx: &mut Tx, logout_id: &str) -> Result<(), CoreError> 
                 reasons: Some("Risk reset to Low after Universal Logout".into()),
                 jti: None,
                 log_event_uuid: Some(ev.uuid.clone()),
+                transaction_id: Some(ev.transaction.id.clone()),
             },
         )
         .await?;
@@ -420,6 +421,7 @@ fn user_target(id: &str) -> LogTarget {
 /// Delivers one leased row and records its outcome (only while the lease holds).
 async fn deliver(services: &Services, owner: &str, row: Claimed) -> Result<(), CoreError> {
     let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
+    let calling = std::time::Instant::now();
     let (outcome, name) = if row.kind == WORKFLOW_CALL {
         call_workflow(services, &row, &payload).await
     } else {
@@ -448,6 +450,7 @@ async fn deliver(services: &Services, owner: &str, row: Claimed) -> Result<(), C
         ),
         CallOutcome::Retry(r) => ("PENDING", r.clone(), now + backoff_ms(attempts)),
     };
+    let called = calling.elapsed();
     let mut tx = services.db.begin().await?;
     let updated = with_tx!(&mut tx, |conn| {
         sqlx::query(
@@ -517,7 +520,22 @@ async fn deliver(services: &Services, owner: &str, row: Claimed) -> Result<(), C
             complete_logout(&mut tx, logout_id).await?;
         }
     }
-    tx.commit().await
+    tx.commit().await?;
+    // Counted once recorded: a call whose lease was lost is another worker's.
+    services.metrics.delivery.observe(called);
+    services.metrics.delivery_outcome(
+        if row.kind == WORKFLOW_CALL {
+            WORKFLOW_CALL
+        } else {
+            LOGOUT_CALL
+        },
+        match status {
+            "DELIVERED" => "delivered",
+            "FAILED" => "failed",
+            _ => "retry",
+        },
+    );
+    Ok(())
 }
 
 /// Runs a delivery worker until the process ends.

@@ -100,6 +100,7 @@ impl Services {
                 reasons: Some(reason.to_string()),
                 jti: None,
                 log_event_uuid: Some(ev.uuid.clone()),
+                transaction_id: Some(by.transaction_id.clone()),
             },
         )
         .await?;
@@ -122,6 +123,7 @@ impl Services {
             change.new,
             &LogActor::admin(by),
             &by.transaction_id,
+            change.seq,
         )
         .await?;
         tx.commit().await?;
@@ -172,7 +174,7 @@ impl Services {
         )
         .with_target(user.log_target());
         let mut tx = self.db.begin().await?;
-        crate::risk::reset_all(&mut tx, user_id, &by.email, &ev.uuid).await?;
+        crate::risk::reset_all(&mut tx, user_id, &by.email, &ev.uuid, &by.transaction_id).await?;
         syslog::append(
             &mut tx,
             &ev.with_debug(

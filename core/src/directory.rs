@@ -656,6 +656,33 @@ impl Services {
         self.users_from_rows(rows).await
     }
 
+    /// A group's first `limit` members by login, and how many it has in all.
+    pub async fn group_members_preview(
+        &self,
+        group_id: &str,
+        limit: i64,
+    ) -> Result<(Vec<User>, i64), CoreError> {
+        self.get_group(group_id).await?;
+        let sql = format!(
+            "SELECT {} FROM users u JOIN group_members m ON m.user_id = u.id WHERE m.group_id = $1 ORDER BY u.login LIMIT $2",
+            USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+        );
+        let (rows, count): (Vec<UserRow>, i64) = with_db!(&self.db, |pool| {
+            let rows = sqlx::query_as(&sql)
+                .bind(group_id)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            let count: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE group_id = $1")
+                    .bind(group_id)
+                    .fetch_one(pool)
+                    .await?;
+            (rows, count)
+        });
+        Ok((self.users_from_rows(rows).await?, count))
+    }
+
     pub async fn groups_of(&self, user_id: &str) -> Result<Vec<Group>, CoreError> {
         let rows: Vec<GroupRow> = with_db!(&self.db, |pool| {
             sqlx::query_as(

@@ -679,6 +679,8 @@ pub struct SigningKey {
     pub alg: Option<String>,
     pub kty: String,
     pub key: jsonwebtoken::DecodingKey,
+    /// The same key parsed once for fast verification (see `set::PreparedKey`).
+    pub prepared: Option<std::sync::Arc<crate::set::PreparedKey>>,
 }
 
 impl fmt::Debug for SigningKey {
@@ -822,6 +824,7 @@ fn usable_key(raw: &Value) -> Option<SigningKey> {
         alg: alg.map(str::to_owned),
         kty: kty.to_owned(),
         key,
+        prepared: crate::set::PreparedKey::from_jwk(obj).map(std::sync::Arc::new),
     })
 }
 

@@ -1044,6 +1044,23 @@ fn keyword_pattern(kw: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// Runs a built statement whose rows are `T`.
+macro_rules! fetch_built {
+    ($db:expr, $sql:expr, $row:ty) => {
+        with_db!($db, |pool| {
+            let mut q = sqlx::query_as::<_, $row>(&$sql.text);
+            for bind in &$sql.binds {
+                q = match bind {
+                    Bind::Int(v) => q.bind(*v),
+                    Bind::Float(v) => q.bind(*v),
+                    Bind::Text(v) => q.bind(v.clone()),
+                };
+            }
+            q.fetch_all(pool).await?
+        })
+    };
+}
+
 /// The page query: the window `[since, until)`, strictly after (or, descending,
 /// before) `from`, the filter and keywords, in keyset order, `limit + 1` rows.
 /// `common_targets` lists the filter's target ids that have more than
@@ -1075,16 +1092,7 @@ pub fn page_sql(
          WHERE published_ms >= {since} AND published_ms < {until} \
          AND (published_ms, seq) {cmp} ({from_ms}, {from_seq})"
     );
-    if let Some(f) = &query.filter {
-        let cond = b.filter(f);
-        text.push_str(&format!(" AND {cond}"));
-    }
-    for kw in &query.keywords {
-        let p = b.param(Bind::Text(keyword_pattern(kw)));
-        text.push_str(&format!(
-            " AND COALESCE(search_text, lower(body)) LIKE {p} ESCAPE '\\'"
-        ));
-    }
+    push_conditions(&mut b, &mut text, query);
     let limit = b.param(Bind::Int(i64::from(query.limit) + 1));
     text.push_str(&format!(
         " ORDER BY published_ms {dir}, seq {dir} LIMIT {limit}"
@@ -1154,17 +1162,7 @@ impl Services {
             Dialect::of(&self.db),
             &common_targets,
         );
-        let mut rows: Vec<(i64, i64, String)> = with_db!(&self.db, |pool| {
-            let mut q = sqlx::query_as::<_, (i64, i64, String)>(&sql.text);
-            for bind in &sql.binds {
-                q = match bind {
-                    Bind::Int(v) => q.bind(*v),
-                    Bind::Float(v) => q.bind(*v),
-                    Bind::Text(v) => q.bind(v.clone()),
-                };
-            }
-            q.fetch_all(pool).await?
-        });
+        let mut rows: Vec<(i64, i64, String)> = fetch_built!(&self.db, sql, (i64, i64, String));
         let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
         let more = rows.len() > limit;
         rows.truncate(limit);
@@ -1185,6 +1183,710 @@ impl Services {
         let next = (more || query.is_polling()).then_some(position);
         Ok(LogPage { events, next })
     }
+}
+
+// ---------------------------------------------------------------------------
+// Counts over time, quick-filter values, export and live tail
+// ---------------------------------------------------------------------------
+
+/// A count-over-time chart has at most this many buckets.
+pub const MAX_BUCKETS: i64 = 60;
+
+/// Bucket widths a chart may use, smallest first (a minute at least: charts
+/// label buckets to the minute).
+const BUCKET_WIDTHS_MS: &[i64] = &[
+    60_000,
+    2 * 60_000,
+    5 * 60_000,
+    10 * 60_000,
+    15 * 60_000,
+    30 * 60_000,
+    3_600_000,
+    2 * 3_600_000,
+    3 * 3_600_000,
+    6 * 3_600_000,
+    12 * 3_600_000,
+    86_400_000,
+    2 * 86_400_000,
+    7 * 86_400_000,
+    14 * 86_400_000,
+    30 * 86_400_000,
+    91 * 86_400_000,
+    365 * 86_400_000,
+];
+
+/// The smallest round bucket width that splits `[since, until)` into at most
+/// [`MAX_BUCKETS`] buckets (aligned to multiples of the width since the epoch,
+/// so one more may be partly covered at each end).
+pub fn bucket_width_ms(since_ms: i64, until_ms: i64) -> i64 {
+    let span = until_ms.saturating_sub(since_ms).max(1);
+    BUCKET_WIDTHS_MS
+        .iter()
+        .copied()
+        .find(|w| span.div_euclid(*w) < MAX_BUCKETS)
+        .unwrap_or_else(|| span.div_euclid(MAX_BUCKETS - 1).max(1))
+}
+
+/// How many events of a query fall into each bucket of its window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogCounts {
+    pub since_ms: i64,
+    pub until_ms: i64,
+    pub bucket_ms: i64,
+    /// `(bucket start, events)`, every bucket of the window in order, empty
+    /// ones included.
+    pub buckets: Vec<(i64, i64)>,
+}
+
+impl LogCounts {
+    pub fn total(&self) -> i64 {
+        self.buckets.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// The counts query: one row `(bucket start, events)` per bucket of
+/// `[since, until)` (aligned to multiples of `bucket_ms`, the first and last
+/// clipped to the window), each counted by its own range of an index: with a
+/// filter on an indexed column, that column's `(column, published_ms)`
+/// index; without, `(published_ms, seq)`. Counting ranges needs neither a
+/// sort nor a hash of every row, which a `GROUP BY published_ms / width`
+/// would (several times slower over a million events).
+pub fn counts_sql(
+    query: &LogQuery,
+    since_ms: i64,
+    until_ms: i64,
+    bucket_ms: i64,
+    dialect: Dialect,
+    common_targets: &[String],
+) -> Sql {
+    let mut b = Builder {
+        dialect,
+        binds: Vec::new(),
+        common_targets,
+    };
+    let first_end = since_ms
+        .div_euclid(bucket_ms)
+        .saturating_add(1)
+        .saturating_mul(bucket_ms)
+        .min(until_ms);
+    let since = b.param(Bind::Int(since_ms));
+    let first_end = b.param(Bind::Int(first_end));
+    let width = b.param(Bind::Int(bucket_ms));
+    let until = b.param(Bind::Int(until_ms));
+    let mut text = format!(
+        "WITH RECURSIVE b(lo, hi) AS (\
+         SELECT CAST({since} AS BIGINT), CAST({first_end} AS BIGINT) \
+         UNION ALL SELECT hi, CASE WHEN hi + {width} < {until} THEN hi + {width} ELSE {until} END \
+         FROM b WHERE hi < {until}) \
+         SELECT lo, (SELECT COUNT(*) FROM log_events \
+         WHERE published_ms >= b.lo AND published_ms < b.hi"
+    );
+    push_conditions(&mut b, &mut text, query);
+    text.push_str(") FROM b ORDER BY lo");
+    Sql {
+        text,
+        binds: b.binds,
+    }
+}
+
+/// Appends the filter and keyword conditions of `query` to a WHERE clause.
+fn push_conditions(b: &mut Builder<'_>, text: &mut String, query: &LogQuery) {
+    if let Some(f) = &query.filter {
+        let cond = b.filter(f);
+        text.push_str(&format!(" AND {cond}"));
+    }
+    for kw in &query.keywords {
+        let p = b.param(Bind::Text(keyword_pattern(kw)));
+        text.push_str(&format!(
+            " AND COALESCE(search_text, lower(body)) LIKE {p} ESCAPE '\\'"
+        ));
+    }
+}
+
+/// Where a live tail has read up to. SQLite writes one transaction at a time,
+/// so its row sequence is commit order and the tail reads `seq` onwards.
+/// PostgreSQL transactions commit in any order, so a row's `seq` can be
+/// smaller than one already read; there the tail orders rows by the id of the
+/// transaction that wrote them (`commit_xid`) and only reads transactions
+/// older than every one still running (the snapshot's `xmin`), which can add
+/// no more rows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TailPosition {
+    /// Every row with a larger `seq` is still to be read.
+    Seq(i64),
+    /// Every row with a larger `(commit_xid, seq)` is still to be read,
+    /// except those already committed when the tail opened: `opened` is that
+    /// moment's snapshot (`xmin:xmax:xip,…`), kept until the tail passes its
+    /// `xmax`.
+    Xid {
+        xid: i64,
+        seq: i64,
+        opened: Option<String>,
+    },
+}
+
+impl TailPosition {
+    /// The opaque form, used as the SSE event id (and `Last-Event-ID`).
+    pub fn encode(&self) -> String {
+        let raw = match self {
+            TailPosition::Seq(seq) => format!("s.{seq}"),
+            TailPosition::Xid {
+                xid,
+                seq,
+                opened: None,
+            } => format!("x.{xid}.{seq}"),
+            TailPosition::Xid {
+                xid,
+                seq,
+                opened: Some(snapshot),
+            } => format!("x.{xid}.{seq}.{snapshot}"),
+        };
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// Reads what [`TailPosition::encode`] wrote; `None` for anything else.
+    pub fn decode(s: &str) -> Option<TailPosition> {
+        let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(s.trim()).ok()?).ok()?;
+        let parts: Vec<&str> = raw.split('.').collect();
+        match parts.as_slice() {
+            ["s", seq] => Some(TailPosition::Seq(seq.parse().ok()?)),
+            ["x", xid, seq] => Some(TailPosition::Xid {
+                xid: xid.parse().ok()?,
+                seq: seq.parse().ok()?,
+                opened: None,
+            }),
+            ["x", xid, seq, snapshot] => Some(TailPosition::Xid {
+                xid: xid.parse().ok()?,
+                seq: seq.parse().ok()?,
+                opened: Some(snapshot_xmax(snapshot).map(|_| snapshot.to_string())?),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The `xmax` of a PostgreSQL snapshot in its text form `xmin:xmax:xip,…`;
+/// `None` when the text is not of that form.
+fn snapshot_xmax(snapshot: &str) -> Option<i64> {
+    let mut parts = snapshot.split(':');
+    let xmin: i64 = parts.next()?.parse().ok()?;
+    let xmax: i64 = parts.next()?.parse().ok()?;
+    let xip = parts.next()?;
+    if parts.next().is_some()
+        || xmax < xmin
+        || !xip
+            .split(',')
+            .all(|x| x.is_empty() || x.parse::<i64>().is_ok())
+    {
+        return None;
+    }
+    Some(xmax)
+}
+
+/// Events a tail read, and where it got to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TailBatch {
+    pub events: Vec<Value>,
+    pub position: TailPosition,
+    /// More rows were already committed past `position`: read again at once.
+    pub more: bool,
+}
+
+/// The last row a tail read may reach: inclusive on `seq` (SQLite), or on
+/// `(commit_xid, seq)` (PostgreSQL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TailEnd {
+    Seq(i64),
+    Xid { xid: i64, seq: i64 },
+}
+
+/// The tail query: the rows after `from` up to `end`, in commit order, that
+/// match the filter and keywords; `limit + 1` rows. The rows of the range
+/// are picked by the commit-order key in a subquery first (its `LIMIT`
+/// keeps either engine from driving the query by a filter's index instead),
+/// so a read costs the size of the range, whatever the filter.
+pub fn tail_sql(
+    query: &LogQuery,
+    from: &TailPosition,
+    end: TailEnd,
+    limit: i64,
+    dialect: Dialect,
+    common_targets: &[String],
+) -> Sql {
+    let mut b = Builder {
+        dialect,
+        binds: Vec::new(),
+        common_targets,
+    };
+    let (key, range) = match (from, end) {
+        (TailPosition::Seq(seq), end) => {
+            let from = b.param(Bind::Int(*seq));
+            let end = match end {
+                TailEnd::Seq(e) | TailEnd::Xid { seq: e, .. } => b.param(Bind::Int(e)),
+            };
+            ("seq", format!("seq > {from} AND seq <= {end}"))
+        }
+        (TailPosition::Xid { xid, seq, opened }, end) => {
+            let xid = b.param(Bind::Int(*xid));
+            let seq = b.param(Bind::Int(*seq));
+            let (end_xid, end_seq) = match end {
+                TailEnd::Xid { xid, seq } => (xid, seq),
+                TailEnd::Seq(e) => (i64::MAX, e),
+            };
+            let end_xid = b.param(Bind::Int(end_xid));
+            let end_seq = b.param(Bind::Int(end_seq));
+            let mut range = format!(
+                "(commit_xid, seq) > ({xid}, {seq}) AND (commit_xid, seq) <= ({end_xid}, {end_seq})"
+            );
+            if let Some(snapshot) = opened {
+                let snap = b.param(Bind::Text(snapshot.clone()));
+                range.push_str(&format!(
+                    " AND NOT pg_visible_in_snapshot(commit_xid::text::xid8, {snap}::pg_snapshot)"
+                ));
+            }
+            ("commit_xid, seq", range)
+        }
+    };
+    let columns = match from {
+        TailPosition::Seq(_) => "seq, 0, body",
+        TailPosition::Xid { .. } => "seq, commit_xid, body",
+    };
+    let scan = b.param(Bind::Int(TAIL_SCAN));
+    let mut text = format!(
+        "SELECT {columns} FROM (SELECT * FROM log_events WHERE {range} ORDER BY {key} LIMIT {scan}) AS log_events WHERE TRUE"
+    );
+    push_conditions(&mut b, &mut text, query);
+    let limit = b.param(Bind::Int(limit.saturating_add(1)));
+    text.push_str(&format!(" ORDER BY {key} LIMIT {limit}"));
+    Sql {
+        text,
+        binds: b.binds,
+    }
+}
+
+/// The formats an export is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// RFC 4180, with a header row and CRLF line ends: see [`CSV_COLUMNS`].
+    Csv,
+    /// One LogEvent JSON object per line.
+    Jsonl,
+}
+
+impl ExportFormat {
+    pub fn parse(s: &str) -> Option<ExportFormat> {
+        match s.to_ascii_lowercase().as_str() {
+            "csv" => Some(ExportFormat::Csv),
+            "jsonl" | "ndjson" => Some(ExportFormat::Jsonl),
+            _ => None,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+            ExportFormat::Jsonl => "application/x-ndjson",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Jsonl => "jsonl",
+        }
+    }
+}
+
+/// The CSV export's columns: LogEvent attributes. The `target.*` columns
+/// hold every target's value, joined by `"; "`; `debugContext.debugData` is
+/// the object as JSON.
+pub const CSV_COLUMNS: &[&str] = &[
+    "published",
+    "uuid",
+    "eventType",
+    "severity",
+    "displayMessage",
+    "actor.id",
+    "actor.type",
+    "actor.alternateId",
+    "actor.displayName",
+    "outcome.result",
+    "outcome.reason",
+    "target.id",
+    "target.type",
+    "target.alternateId",
+    "target.displayName",
+    "transaction.id",
+    "debugContext.debugData",
+];
+
+fn csv_header() -> String {
+    let mut line = CSV_COLUMNS.join(",");
+    line.push_str("\r\n");
+    line
+}
+
+/// One field as CSV: quoted when it must be, and a value that a spreadsheet
+/// would run as a formula (starting with `=`, `+`, `-`, `@`, tab or CR)
+/// prefixed with `'` (the events carry text from transmitters).
+fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
+    if value.contains([',', '"', '\r', '\n']) || value.starts_with(' ') || value.ends_with(' ') {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value
+    }
+}
+
+/// A JSON value as a cell: strings as they are, null as empty, others as JSON.
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn csv_row(ev: &Value) -> String {
+    let targets = ev["target"].as_array().cloned().unwrap_or_default();
+    let joined = |key: &str| {
+        targets
+            .iter()
+            .map(|t| cell(&t[key]))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let fields = [
+        cell(&ev["published"]),
+        cell(&ev["uuid"]),
+        cell(&ev["eventType"]),
+        cell(&ev["severity"]),
+        cell(&ev["displayMessage"]),
+        cell(&ev["actor"]["id"]),
+        cell(&ev["actor"]["type"]),
+        cell(&ev["actor"]["alternateId"]),
+        cell(&ev["actor"]["displayName"]),
+        cell(&ev["outcome"]["result"]),
+        cell(&ev["outcome"]["reason"]),
+        joined("id"),
+        joined("type"),
+        joined("alternateId"),
+        joined("displayName"),
+        cell(&ev["transaction"]["id"]),
+        cell(&ev["debugContext"]["debugData"]),
+    ];
+    let mut line = fields
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push_str("\r\n");
+    line
+}
+
+/// Events one export page holds (the export streams page after page).
+pub const EXPORT_PAGE: u32 = 500;
+
+/// A tail returns at most this many events per read…
+pub const TAIL_BATCH: i64 = 500;
+/// …and looks at most at this many new rows (matching or not) per read.
+pub const TAIL_SCAN: i64 = 5000;
+
+impl Services {
+    /// Counts the events of `query` over its window (the page's `since` and
+    /// `until`, as for [`Services::query_logs`]; `after` is ignored), in
+    /// buckets of [`bucket_width_ms`].
+    pub async fn count_logs(&self, query: &LogQuery) -> Result<LogCounts, CoreError> {
+        let until_ms = query.until_ms.unwrap_or_else(now_ms);
+        let since_ms = query
+            .since_ms
+            .unwrap_or_else(|| until_ms.saturating_sub(DEFAULT_WINDOW_MS));
+        let bucket_ms = bucket_width_ms(since_ms, until_ms);
+        let common_targets = self.common_targets(query).await?;
+        let sql = counts_sql(
+            query,
+            since_ms,
+            until_ms,
+            bucket_ms,
+            Dialect::of(&self.db),
+            &common_targets,
+        );
+        let rows: Vec<(i64, i64)> = if since_ms < until_ms {
+            fetch_built!(&self.db, sql, (i64, i64))
+        } else {
+            vec![(since_ms, 0)]
+        };
+        let buckets = rows
+            .into_iter()
+            .map(|(lo, n)| (lo.div_euclid(bucket_ms).saturating_mul(bucket_ms), n))
+            .collect();
+        Ok(LogCounts {
+            since_ms,
+            until_ms,
+            bucket_ms,
+            buckets,
+        })
+    }
+
+    /// The distinct event types in the log (at most 200), for quick filters:
+    /// a loose index scan, one index probe per value.
+    pub async fn log_event_types(&self) -> Result<Vec<String>, CoreError> {
+        self.distinct_log_values("event_type").await
+    }
+
+    /// The distinct outcome results in the log (at most 200).
+    pub async fn log_outcomes(&self) -> Result<Vec<String>, CoreError> {
+        self.distinct_log_values("outcome_result").await
+    }
+
+    async fn distinct_log_values(&self, column: &'static str) -> Result<Vec<String>, CoreError> {
+        let sql = format!(
+            "WITH RECURSIVE v(val, n) AS ( \
+               SELECT MIN({column}), 1 FROM log_events \
+               UNION ALL \
+               SELECT (SELECT MIN({column}) FROM log_events WHERE {column} > v.val), n + 1 \
+               FROM v WHERE v.val IS NOT NULL AND n < 200 \
+             ) SELECT val FROM v WHERE val IS NOT NULL"
+        );
+        let values: Vec<String> = with_db!(&self.db, |pool| sqlx::query_scalar(&sql)
+            .fetch_all(pool)
+            .await?);
+        Ok(values)
+    }
+
+    /// Every event of `query`, streamed one page of [`EXPORT_PAGE`] at a
+    /// time by the keyset cursor, so an export never holds more than a page.
+    /// The window ends when the export starts (`until` defaults to now).
+    pub fn export_logs(
+        &self,
+        query: LogQuery,
+    ) -> impl futures::Stream<Item = Result<Vec<Value>, CoreError>> + Send + 'static {
+        let services = self.clone();
+        let first = LogQuery {
+            until_ms: Some(query.until_ms.unwrap_or_else(now_ms)),
+            limit: EXPORT_PAGE,
+            ..query
+        };
+        futures::stream::try_unfold(Some(first), move |state| {
+            let services = services.clone();
+            async move {
+                let Some(query) = state else {
+                    return Ok(None);
+                };
+                let page = services.query_logs(&query).await?;
+                let next = match (&page.next, page.events.is_empty()) {
+                    (Some(cursor), false) => Some(LogQuery {
+                        since_ms: None,
+                        after: Some(cursor.clone()),
+                        ..query
+                    }),
+                    _ => None,
+                };
+                if page.events.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some((page.events, next)))
+            }
+        })
+    }
+
+    /// [`Services::export_logs`] as text in `format`: the CSV header first,
+    /// then one chunk per page.
+    pub fn export_logs_as(
+        &self,
+        query: LogQuery,
+        format: ExportFormat,
+    ) -> impl futures::Stream<Item = Result<String, CoreError>> + Send + 'static {
+        use futures::StreamExt as _;
+        let header = match format {
+            ExportFormat::Csv => Some(Ok(csv_header())),
+            ExportFormat::Jsonl => None,
+        };
+        let pages = self.export_logs(query).map(move |page| {
+            page.map(|events| {
+                let mut out = String::new();
+                for ev in &events {
+                    match format {
+                        ExportFormat::Csv => out.push_str(&csv_row(ev)),
+                        ExportFormat::Jsonl => {
+                            out.push_str(&ev.to_string());
+                            out.push('\n');
+                        }
+                    }
+                }
+                out
+            })
+        });
+        futures::stream::iter(header).chain(pages)
+    }
+
+    /// Where a tail opened now starts: after everything already committed.
+    pub async fn tail_start(&self) -> Result<TailPosition, CoreError> {
+        Ok(match &self.db {
+            Db::Sqlite(pool) => TailPosition::Seq(
+                sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM log_events")
+                    .fetch_one(pool)
+                    .await?,
+            ),
+            Db::Postgres(pool) => {
+                let snapshot: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
+                    .fetch_one(pool)
+                    .await?;
+                let xmin = snapshot
+                    .split(':')
+                    .next()
+                    .and_then(|x| x.parse().ok())
+                    .filter(|_| snapshot_xmax(&snapshot).is_some())
+                    .ok_or_else(|| {
+                        CoreError::Internal(format!("unexpected snapshot {snapshot:?}"))
+                    })?;
+                TailPosition::Xid {
+                    xid: xmin,
+                    seq: -1,
+                    opened: Some(snapshot),
+                }
+            }
+        })
+    }
+
+    /// The events of `query` (its filter and keywords; the window, cursor
+    /// and order are ignored) committed after `from`, in commit order, at
+    /// most [`TAIL_BATCH`]. An event is never skipped, however late its
+    /// transaction commits: see [`TailPosition`].
+    pub async fn tail_logs(
+        &self,
+        query: &LogQuery,
+        from: &TailPosition,
+    ) -> Result<TailBatch, CoreError> {
+        // A position from another engine (a Last-Event-ID after a move) starts afresh.
+        let from = match (&self.db, from) {
+            (Db::Sqlite(_), TailPosition::Seq(_)) | (Db::Postgres(_), TailPosition::Xid { .. }) => {
+                from.clone()
+            }
+            _ => self.tail_start().await?,
+        };
+        // The end of this read: the newest committed row, or the TAIL_SCAN-th
+        // row after `from` when there are more.
+        let (end, truncated) = match (&self.db, &from) {
+            (Db::Sqlite(pool), TailPosition::Seq(at)) => {
+                let (nth, max): (Option<i64>, i64) = sqlx::query_as(
+                    "SELECT (SELECT seq FROM log_events WHERE seq > $1 ORDER BY seq LIMIT 1 OFFSET $2), \
+                     (SELECT COALESCE(MAX(seq), 0) FROM log_events)",
+                )
+                .bind(*at)
+                .bind(TAIL_SCAN - 1)
+                .fetch_one(pool)
+                .await?;
+                match nth {
+                    Some(n) if n < max => (TailEnd::Seq(n), true),
+                    _ => (TailEnd::Seq(max.max(*at)), false),
+                }
+            }
+            (Db::Postgres(pool), TailPosition::Xid { xid, seq, .. }) => {
+                let xmin = pg_xmin(pool).await?;
+                let nth: Option<(i64, i64)> = sqlx::query_as(
+                    "SELECT commit_xid, seq FROM log_events \
+                     WHERE (commit_xid, seq) > ($1, $2) AND commit_xid < $3 \
+                     ORDER BY commit_xid, seq LIMIT 1 OFFSET $4",
+                )
+                .bind(*xid)
+                .bind(*seq)
+                .bind(xmin)
+                .bind(TAIL_SCAN - 1)
+                .fetch_optional(pool)
+                .await?;
+                match nth {
+                    Some((x, s)) => (TailEnd::Xid { xid: x, seq: s }, true),
+                    // Everything below xmin: the end is just before it.
+                    None => (
+                        TailEnd::Xid {
+                            xid: xmin.saturating_sub(1),
+                            seq: i64::MAX,
+                        },
+                        false,
+                    ),
+                }
+            }
+            _ => {
+                return Err(CoreError::Internal(
+                    "tail position of another engine".into(),
+                ))
+            }
+        };
+        let common_targets = self.common_targets(query).await?;
+        let sql = tail_sql(
+            query,
+            &from,
+            end,
+            TAIL_BATCH,
+            Dialect::of(&self.db),
+            &common_targets,
+        );
+        let mut rows: Vec<(i64, i64, String)> = fetch_built!(&self.db, sql, (i64, i64, String));
+        let batch = usize::try_from(TAIL_BATCH).unwrap_or(usize::MAX);
+        let full = rows.len() > batch;
+        rows.truncate(batch);
+        let position = match (&from, full, rows.last(), end) {
+            (TailPosition::Seq(_), true, Some((seq, _, _)), _) => TailPosition::Seq(*seq),
+            (TailPosition::Xid { opened, .. }, true, Some((seq, xid, _)), _) => TailPosition::Xid {
+                xid: *xid,
+                seq: *seq,
+                opened: opened.clone(),
+            },
+            (TailPosition::Seq(_), _, _, TailEnd::Seq(e) | TailEnd::Xid { seq: e, .. }) => {
+                TailPosition::Seq(e)
+            }
+            (TailPosition::Xid { opened, .. }, _, _, TailEnd::Xid { xid, seq }) if truncated => {
+                TailPosition::Xid {
+                    xid,
+                    seq,
+                    opened: opened.clone(),
+                }
+            }
+            (TailPosition::Xid { xid, opened, .. }, _, _, TailEnd::Xid { xid: below, .. }) => {
+                let next = below.saturating_add(1);
+                if next <= *xid {
+                    from.clone()
+                } else {
+                    TailPosition::Xid {
+                        xid: next,
+                        seq: -1,
+                        // Transactions from `next` on began after the tail
+                        // opened once `next` reaches the snapshot's xmax.
+                        opened: opened
+                            .clone()
+                            .filter(|s| snapshot_xmax(s).is_some_and(|xmax| next < xmax)),
+                    }
+                }
+            }
+            (TailPosition::Xid { .. }, _, _, TailEnd::Seq(_)) => from.clone(),
+        };
+        let events = rows
+            .iter()
+            .map(|(_, _, body)| {
+                serde_json::from_str(body).map_err(|e| CoreError::Internal(e.to_string()))
+            })
+            .collect::<Result<Vec<Value>, _>>()?;
+        Ok(TailBatch {
+            events,
+            position,
+            more: full || truncated,
+        })
+    }
+}
+
+/// The oldest transaction still running (or the next to start): every
+/// transaction with a smaller id has finished, so its rows are all visible.
+async fn pg_xmin(pool: &sqlx::PgPool) -> Result<i64, CoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+            .fetch_one(pool)
+            .await?,
+    )
 }
 
 #[cfg(test)]
@@ -1827,5 +2529,187 @@ mod tests {
         );
         assert!(LogQuery::default().is_polling());
         assert!(!desc.is_polling());
+    }
+
+    #[test]
+    fn bucket_widths_are_round_and_bounded() {
+        let minute = 60_000;
+        let hour = 60 * minute;
+        let day = 24 * hour;
+        assert_eq!(bucket_width_ms(0, 15 * minute), minute);
+        assert_eq!(bucket_width_ms(0, hour), 2 * minute);
+        assert_eq!(bucket_width_ms(0, day), 30 * minute);
+        assert_eq!(bucket_width_ms(0, 7 * day), 3 * hour);
+        assert_eq!(bucket_width_ms(0, 30 * day), day);
+        assert_eq!(bucket_width_ms(5, 5), minute, "an empty window");
+        for span in [
+            1,
+            999,
+            minute,
+            59 * minute,
+            3 * day,
+            400 * day,
+            40_000 * day,
+        ] {
+            let w = bucket_width_ms(1_000, 1_000 + span);
+            assert!(span / w < MAX_BUCKETS, "{span}: {w}");
+        }
+    }
+
+    #[test]
+    fn counts_are_grouped_in_sql_over_the_window() {
+        let q = LogQuery {
+            filter: Some(parse_filter("eventType eq \"a\"").unwrap()),
+            keywords: vec!["acme".into()],
+            ..LogQuery::default()
+        };
+        let s = counts_sql(&q, 105, 200, 10, Dialect::Sqlite, &[]);
+        assert_eq!(
+            s.text,
+            "WITH RECURSIVE b(lo, hi) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT) \
+             UNION ALL SELECT hi, CASE WHEN hi + $3 < $4 THEN hi + $3 ELSE $4 END FROM b WHERE hi < $4) \
+             SELECT lo, (SELECT COUNT(*) FROM log_events WHERE published_ms >= b.lo AND published_ms < b.hi \
+             AND event_type = $5 AND COALESCE(search_text, lower(body)) LIKE $6 ESCAPE '\\') FROM b ORDER BY lo"
+        );
+        assert_eq!(
+            s.binds,
+            vec![
+                Bind::Int(105),
+                Bind::Int(110),
+                Bind::Int(10),
+                Bind::Int(200),
+                t("a"),
+                t("%acme%")
+            ]
+        );
+    }
+
+    #[test]
+    fn tail_reads_in_commit_order() {
+        let q = LogQuery {
+            filter: Some(parse_filter("actor.id eq \"00u1\"").unwrap()),
+            ..LogQuery::default()
+        };
+        let s = tail_sql(
+            &q,
+            &TailPosition::Seq(5),
+            TailEnd::Seq(9),
+            100,
+            Dialect::Sqlite,
+            &[],
+        );
+        assert_eq!(
+            s.text,
+            "SELECT seq, 0, body FROM (SELECT * FROM log_events WHERE seq > $1 AND seq <= $2 \
+             ORDER BY seq LIMIT $3) AS log_events WHERE TRUE AND actor_id = $4 ORDER BY seq LIMIT $5"
+        );
+        assert_eq!(
+            s.binds,
+            vec![
+                Bind::Int(5),
+                Bind::Int(9),
+                Bind::Int(TAIL_SCAN),
+                t("00u1"),
+                Bind::Int(101)
+            ]
+        );
+        let from = TailPosition::Xid {
+            xid: 700,
+            seq: -1,
+            opened: Some("700:705:701,703".into()),
+        };
+        let s = tail_sql(
+            &LogQuery::default(),
+            &from,
+            TailEnd::Xid { xid: 703, seq: 9 },
+            10,
+            Dialect::Postgres,
+            &[],
+        );
+        assert_eq!(
+            s.text,
+            "SELECT seq, commit_xid, body FROM (SELECT * FROM log_events \
+             WHERE (commit_xid, seq) > ($1, $2) AND (commit_xid, seq) <= ($3, $4) \
+             AND NOT pg_visible_in_snapshot(commit_xid::text::xid8, $5::pg_snapshot) \
+             ORDER BY commit_xid, seq LIMIT $6) AS log_events WHERE TRUE ORDER BY commit_xid, seq LIMIT $7"
+        );
+        assert_eq!(s.binds[4], t("700:705:701,703"));
+    }
+
+    #[test]
+    fn tail_positions_round_trip_and_reject_garbage() {
+        for p in [
+            TailPosition::Seq(0),
+            TailPosition::Seq(i64::MAX),
+            TailPosition::Xid {
+                xid: 731,
+                seq: -1,
+                opened: None,
+            },
+            TailPosition::Xid {
+                xid: 731,
+                seq: 12,
+                opened: Some("731:735:731,733".into()),
+            },
+            TailPosition::Xid {
+                xid: 731,
+                seq: 12,
+                opened: Some("731:731:".into()),
+            },
+        ] {
+            assert_eq!(TailPosition::decode(&p.encode()), Some(p.clone()), "{p:?}");
+        }
+        for raw in [
+            "",
+            "s",
+            "s.x",
+            "x.1",
+            "x.1.2.3",
+            "x.1.2.5:4:",
+            "x.1.2.1:2:a",
+            "q.1",
+            "s.1.2",
+        ] {
+            assert_eq!(
+                TailPosition::decode(&URL_SAFE_NO_PAD.encode(raw)),
+                None,
+                "{raw}"
+            );
+        }
+        assert_eq!(TailPosition::decode("not base64!"), None);
+        assert_eq!(snapshot_xmax("10:20:11,15"), Some(20));
+        assert_eq!(snapshot_xmax("10:20"), None);
+    }
+
+    #[test]
+    fn csv_rows_quote_and_defuse() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+        assert_eq!(csv_field(" padded"), "\" padded\"");
+        assert_eq!(csv_field("=1+2"), "'=1+2");
+        assert_eq!(csv_field("+1"), "'+1");
+        assert_eq!(csv_field("-1"), "'-1");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_field("=A1,B1"), "\"'=A1,B1\"");
+        assert_eq!(csv_field(""), "");
+        let ev = serde_json::json!({
+            "published": "2026-01-01T00:00:00.000Z", "uuid": "u1", "eventType": "a.b",
+            "severity": "INFO", "displayMessage": "Hello, world",
+            "actor": {"id": "00u1", "type": "User", "alternateId": null, "displayName": "Ada"},
+            "outcome": {"result": "SUCCESS", "reason": null},
+            "target": [{"id": "t1", "type": "Device", "displayName": "Mac"}, {"id": "t2", "type": "User"}],
+            "transaction": {"id": "tx"},
+            "debugContext": {"debugData": {"n": 1}},
+        });
+        assert_eq!(
+            csv_row(&ev),
+            "2026-01-01T00:00:00.000Z,u1,a.b,INFO,\"Hello, world\",00u1,User,,Ada,SUCCESS,,t1; t2,Device; User,\"; \",\"Mac; \",tx,\"{\"\"n\"\":1}\"\r\n"
+        );
+        assert_eq!(csv_header().matches(',').count(), CSV_COLUMNS.len() - 1);
+        assert_eq!(ExportFormat::parse("CSV"), Some(ExportFormat::Csv));
+        assert_eq!(ExportFormat::parse("jsonl"), Some(ExportFormat::Jsonl));
+        assert_eq!(ExportFormat::parse("xml"), None);
     }
 }

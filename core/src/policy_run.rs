@@ -10,10 +10,13 @@ use crate::error::CoreError;
 use crate::policy::{self, policy_log_target, rule_log_target, EvalInput, LogoutApps, RuleAction};
 use crate::set::RiskLevel;
 use crate::syslog::{self, LogActor, LogEvent};
+use crate::with_tx;
 
 /// Evaluates the policy for `user` at its new `level` after `detection`,
 /// logs `policy.entity_risk.evaluate` and `policy.entity_risk.action`, and
-/// enqueues what the matched rule asks for.
+/// enqueues what the matched rule asks for. The rule and the action it owed
+/// are noted on the detection's history entry `history_seq`.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_policy(
     tx: &mut Tx,
     user: &User,
@@ -22,6 +25,7 @@ pub async fn run_policy(
     level: RiskLevel,
     actor: &LogActor,
     transaction_id: &str,
+    history_seq: Option<i64>,
 ) -> Result<(), CoreError> {
     let rules = policy::load_rules(tx).await?;
     let groups = policy::groups_of_in_tx(tx, &user.id).await?;
@@ -58,6 +62,8 @@ pub async fn run_policy(
     .with_debug("PolicyAction", rule.action.as_str())
     .with_debug("Risk", risk);
     action.transaction.id = transaction_id.to_string();
+    let mut logout_ref: Option<String> = None;
+    let mut delivery_ref: Option<String> = None;
     match &rule.action {
         RuleAction::None => {}
         RuleAction::TerminateAllSessions { apps } => {
@@ -74,7 +80,8 @@ pub async fn run_policy(
                     "PolicySingleLogoutAppInstanceIds",
                     Value::Array(app_ids.into_iter().map(Value::String).collect()),
                 )
-                .with_debug("TraceId", logout_id);
+                .with_debug("TraceId", logout_id.clone());
+            logout_ref = Some(logout_id);
         }
         RuleAction::RunWorkflow { workflow_id } => {
             let document = json!({
@@ -90,8 +97,25 @@ pub async fn run_policy(
             let delivery = enqueue_workflow(tx, *workflow_id, &user.id, &document).await?;
             action = action
                 .with_debug("PolicyWorkflowId", *workflow_id)
-                .with_debug("TraceId", delivery);
+                .with_debug("TraceId", delivery.clone());
+            delivery_ref = Some(delivery);
         }
+    }
+    if let Some(seq) = history_seq {
+        with_tx!(tx, |conn| {
+            sqlx::query(
+            "UPDATE risk_history SET rule_id = $1, rule_name = $2, rule_action = $3, logout_id = $4, delivery_id = $5 WHERE seq = $6"
+        )
+        .bind(&rule.id)
+        .bind(&rule.name)
+        .bind(rule.action.as_str())
+        .bind(&logout_ref)
+        .bind(&delivery_ref)
+        .bind(seq)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+        });
     }
     syslog::append(tx, &action).await
 }

@@ -402,6 +402,7 @@ impl Services {
         )
         .await?;
         tx.commit().await?;
+        self.receiver.providers_changed();
         Ok(provider)
     }
 
@@ -460,6 +461,7 @@ impl Services {
         )
         .await?;
         tx.commit().await?;
+        self.receiver.providers_changed();
         Ok(provider)
     }
 
@@ -508,6 +510,7 @@ impl Services {
         )
         .await?;
         tx.commit().await?;
+        self.receiver.providers_changed();
         Ok(provider)
     }
 
@@ -537,7 +540,9 @@ impl Services {
             .with_target(provider_target(&provider)),
         )
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.receiver.providers_changed();
+        Ok(())
     }
 }
 

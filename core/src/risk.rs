@@ -30,6 +30,8 @@ pub struct Contribution {
     pub reasons: Option<String>,
     pub jti: Option<String>,
     pub log_event_uuid: Option<String>,
+    /// The System Log transaction the detection belongs to.
+    pub transaction_id: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +40,8 @@ pub struct RiskChange {
     pub new: RiskLevel,
     /// True when the contribution changed something or reasserted a level.
     pub recorded: bool,
+    /// The history entry written, when `recorded`.
+    pub seq: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -54,10 +58,19 @@ pub struct HistoryEntry {
     pub reasons: Option<String>,
     pub jti: Option<String>,
     pub log_event_uuid: Option<String>,
+    pub transaction_id: Option<String>,
+    pub rule_id: Option<String>,
+    pub rule_name: Option<String>,
+    pub rule_action: Option<String>,
+    pub logout_id: Option<String>,
+    pub delivery_id: Option<String>,
+    pub feedback: Option<String>,
+    pub feedback_by: Option<String>,
+    pub feedback_ms: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
-struct HistoryRow {
+pub(crate) struct HistoryRow {
     seq: i64,
     at_ms: i64,
     detection: String,
@@ -70,6 +83,15 @@ struct HistoryRow {
     reasons: Option<String>,
     jti: Option<String>,
     log_event_uuid: Option<String>,
+    transaction_id: Option<String>,
+    rule_id: Option<String>,
+    rule_name: Option<String>,
+    rule_action: Option<String>,
+    logout_id: Option<String>,
+    delivery_id: Option<String>,
+    feedback: Option<String>,
+    feedback_by: Option<String>,
+    feedback_ms: Option<i64>,
 }
 
 impl From<HistoryRow> for HistoryEntry {
@@ -87,9 +109,21 @@ impl From<HistoryRow> for HistoryEntry {
             reasons: r.reasons,
             jti: r.jti,
             log_event_uuid: r.log_event_uuid,
+            transaction_id: r.transaction_id,
+            rule_id: r.rule_id,
+            rule_name: r.rule_name,
+            rule_action: r.rule_action,
+            logout_id: r.logout_id,
+            delivery_id: r.delivery_id,
+            feedback: r.feedback,
+            feedback_by: r.feedback_by,
+            feedback_ms: r.feedback_ms,
         }
     }
 }
+
+pub(crate) const HISTORY_COLUMNS: &str = "seq, at_ms, detection, source, source_name, event_type, previous_level, new_level, reported_level, reasons, jti, log_event_uuid, \
+     transaction_id, rule_id, rule_name, rule_action, logout_id, delivery_id, feedback, feedback_by, feedback_ms";
 
 fn level_of(s: &str) -> RiskLevel {
     RiskLevel::parse(s).unwrap_or(RiskLevel::None)
@@ -173,9 +207,10 @@ pub async fn apply_contribution(
             previous,
             new,
             recorded,
+            seq: None,
         });
     }
-    with_tx!(tx, |conn| {
+    let seq: i64 = with_tx!(tx, |conn| {
         if new != previous {
             sqlx::query("UPDATE users SET risk_level = $1, risk_since_ms = $2, risk_reason = $3, updated_ms = $2 WHERE id = $4")
                 .bind(new.as_str())
@@ -191,9 +226,9 @@ pub async fn apply_contribution(
                 .execute(&mut *conn)
                 .await?;
         }
-        sqlx::query(
-            "INSERT INTO risk_history (user_id, at_ms, detection, source, source_name, event_type, previous_level, new_level, reported_level, reasons, jti, log_event_uuid) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO risk_history (user_id, at_ms, detection, source, source_name, event_type, previous_level, new_level, reported_level, reasons, jti, log_event_uuid, transaction_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING seq",
         )
         .bind(user_id)
         .bind(now)
@@ -207,14 +242,16 @@ pub async fn apply_contribution(
         .bind(&c.reasons)
         .bind(&c.jti)
         .bind(&c.log_event_uuid)
-        .execute(&mut *conn)
+        .bind(&c.transaction_id)
+        .fetch_one(&mut *conn)
         .await?;
-        Ok::<(), CoreError>(())
+        Ok::<i64, CoreError>(seq)
     })?;
     Ok(RiskChange {
         previous,
         new,
         recorded,
+        seq: Some(seq),
     })
 }
 
@@ -225,15 +262,15 @@ impl crate::Services {
         user_id: &str,
         limit: i64,
     ) -> Result<Vec<HistoryEntry>, CoreError> {
+        let sql = format!(
+            "SELECT {HISTORY_COLUMNS} FROM risk_history WHERE user_id = $1 ORDER BY seq DESC LIMIT $2"
+        );
         let rows: Vec<HistoryRow> = with_db!(&self.db, |pool| {
-            sqlx::query_as(
-            "SELECT seq, at_ms, detection, source, source_name, event_type, previous_level, new_level, reported_level, reasons, jti, log_event_uuid \
-             FROM risk_history WHERE user_id = $1 ORDER BY seq DESC LIMIT $2"
-        )
-        .bind(user_id)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?
+            sqlx::query_as(&sql)
+                .bind(user_id)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
         });
         Ok(rows.into_iter().map(HistoryEntry::from).collect())
     }
@@ -259,6 +296,7 @@ pub async fn reset_all(
     user_id: &str,
     admin_email: &str,
     log_event_uuid: &str,
+    transaction_id: &str,
 ) -> Result<(), CoreError> {
     let now = now_ms();
     with_tx!(tx, |conn| {
@@ -278,8 +316,8 @@ pub async fn reset_all(
             .execute(&mut *conn)
             .await?;
         sqlx::query(
-            "INSERT INTO risk_history (user_id, at_ms, detection, source, source_name, event_type, previous_level, new_level, reported_level, reasons, jti, log_event_uuid) \
-             VALUES ($1, $2, $3, $4, $5, NULL, $6, 'NONE', NULL, $7, NULL, $8)",
+            "INSERT INTO risk_history (user_id, at_ms, detection, source, source_name, event_type, previous_level, new_level, reported_level, reasons, jti, log_event_uuid, transaction_id) \
+             VALUES ($1, $2, $3, $4, $5, NULL, $6, 'NONE', NULL, $7, NULL, $8, $9)",
         )
         .bind(user_id)
         .bind(now)
@@ -289,6 +327,7 @@ pub async fn reset_all(
         .bind(&previous)
         .bind("Risk reset by an administrator")
         .bind(log_event_uuid)
+        .bind(transaction_id)
         .execute(&mut *conn)
         .await?;
         Ok::<(), CoreError>(())

@@ -101,6 +101,7 @@ pub struct Services {
     pub settings: Arc<Settings>,
     pub receiver: Receiver,
     pub actions: crate::actions::ActionBus,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Services {
@@ -116,12 +117,14 @@ impl Services {
         };
         let fetcher = Fetcher::new(policy).map_err(|e| CoreError::Config(e.to_string()))?;
         let actions = crate::actions::ActionBus::default();
+        let metrics = Arc::new(crate::metrics::Metrics::default());
         let receiver = Receiver::start(
             db.clone(),
             fetcher.clone(),
             settings.base_url.clone(),
             settings.jwks_max_age,
             actions.clone(),
+            metrics.clone(),
         );
         Ok(Services {
             db,
@@ -129,6 +132,7 @@ impl Services {
             settings: Arc::new(settings),
             receiver,
             actions,
+            metrics,
         })
     }
 }

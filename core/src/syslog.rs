@@ -143,7 +143,7 @@ impl LogEvent {
     }
 }
 
-fn published_ms(ev: &LogEvent) -> i64 {
+pub(crate) fn published_ms(ev: &LogEvent) -> i64 {
     time::OffsetDateTime::parse(
         &ev.published,
         &time::format_description::well_known::Rfc3339,

@@ -1,7 +1,7 @@
 // Test harness for the Riskline browser tests: a throw-away Riskline server, a fake SSF
 // transmitter, Debian's Chromium driven by playwright-core, and a few small helpers.
 import { spawn } from 'node:child_process';
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -170,9 +170,16 @@ export async function startTransmitter() {
   };
 }
 
-/** A page in a fresh browser context. Pass { javaScriptEnabled: false } to test without wasm. */
-export async function newPage(browser, baseUrl, { javaScriptEnabled = true } = {}) {
-  const context = await browser.newContext({ baseURL: baseUrl, javaScriptEnabled });
+/**
+ * A page in a fresh browser context. Pass { javaScriptEnabled: false } to test without wasm, or
+ * { timezoneId: 'Asia/Kolkata' } to run the browser in another time zone.
+ */
+export async function newPage(browser, baseUrl, { javaScriptEnabled = true, timezoneId } = {}) {
+  const context = await browser.newContext({
+    baseURL: baseUrl,
+    javaScriptEnabled,
+    ...(timezoneId ? { timezoneId } : {}),
+  });
   context.setDefaultTimeout(15_000);
   context.setDefaultNavigationTimeout(30_000);
   const page = await context.newPage();
@@ -248,16 +255,25 @@ export async function eventually(fn, { timeout = 10_000, interval = 200 } = {}) 
   }
 }
 
+/** A SET (`claims`) signed RS256 with the transmitter's key. */
+export function signSet(transmitter, claims) {
+  const b64url = (data) => Buffer.from(data).toString('base64url');
+  const header = { alg: 'RS256', kid: transmitter.kid, typ: 'secevent+jwt' };
+  const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
+  return `${input}.${b64url(sign('sha256', Buffer.from(input), transmitter.privateKey))}`;
+}
+
 /**
  * Runs `body` with a fresh Riskline and transmitter, stopping both afterwards. On failure the
  * server's output goes to stderr and the open pages are screenshotted as failure-<name>-<n>.png.
+ * `env` adds environment variables for the server (e.g. RISKLINE_BOOTSTRAP_API_TOKEN).
  */
-export async function withRiskline(browser, name, body) {
+export async function withRiskline(browser, name, body, { env = {} } = {}) {
   const transmitter = await startTransmitter();
   let riskline;
   const pages = [];
   try {
-    riskline = await startRiskline();
+    riskline = await startRiskline(env);
     const open = async (opts) => {
       const page = await newPage(browser, riskline.baseUrl, opts);
       pages.push(page);

@@ -2,10 +2,12 @@
 // console shows it on the People list, the person's Risk section and the stream page.
 import assert from 'node:assert/strict';
 import { randomUUID, sign } from 'node:crypto';
+import http from 'node:http';
 import { after, before, test } from 'node:test';
 import {
   ADMIN_EMAIL,
   ADMIN_PASSWORD,
+  eventually,
   expectHeading,
   launchBrowser,
   navigate,
@@ -140,7 +142,24 @@ test('a rule for High logs the person out, and the Risk section shows the logout
     await rule.getByText('Logout and revoke tokens (all logout apps)').waitFor();
     await rule.getByText(/risk level is High/).waitFor();
     await screenshot(page, 'entity-risk-policy');
+    // A logout app on 127.0.0.1 that accepts every revocation.
+    const revocations = [];
+    const app = http.createServer((req, res) => {
+      revocations.push(`${req.method} ${req.url}`);
+      req.resume();
+      res.writeHead(204);
+      res.end();
+    });
+    await new Promise((resolve) => app.listen(0, '127.0.0.1', resolve));
+    after(() => new Promise((resolve) => app.close(() => resolve())));
     await navigate(page, 'Universal Logout');
+    await page.getByLabel('App name').fill('CRM');
+    await page
+      .getByLabel('Global Token Revocation endpoint')
+      .fill(`http://127.0.0.1:${app.address().port}/oauth/global-token-revocation`);
+    await page.getByLabel('Client id').fill('crm');
+    await page.getByRole('button', { name: 'Add logout app', exact: true }).click();
+    await page.getByRole('heading', { name: /CRM/ }).waitFor();
     await screenshot(page, 'universal-logout');
     await navigate(page, 'Workflows');
     await page.getByLabel('Workflow name').fill('Open a ticket');
@@ -178,6 +197,77 @@ test('a rule for High logs the person out, and the Risk section shows the logout
     await page.getByText('Security events provider reported risk').waitFor();
     const risk = page.getByRole('region', { name: 'Risk', exact: true });
     await risk.getByText('Low', { exact: true }).first().waitFor();
+    // The detection shows the rule it matched and the logout per app.
+    const detection = page.locator('.timeline li', { hasText: 'Security events provider reported risk' });
+    await detection.getByText(/Policy rule\s*High risk: log out\s*matched: Universal Logout/).waitFor();
+    await detection.getByText(/CRM:\s*Done/).waitFor();
+    assert.equal(revocations.length, 1, 'one revocation request');
     await screenshot(page, 'person-after-logout');
+  });
+});
+
+test('marking a detection as a false positive lowers the level, and the history says why', async () => {
+  await withRiskline(browser, 'feedback', async ({ baseUrl, transmitter, newPage }) => {
+    // India is UTC+5:30 all year: times show there, with UTC on hover.
+    const page = await newPage({ timezoneId: 'Asia/Kolkata' });
+    await signIn(page, baseUrl, ADMIN_EMAIL, ADMIN_PASSWORD);
+    await navigate(page, 'Device Integrations');
+    await page.getByRole('link', { name: 'Add stream', exact: true }).click();
+    await page.getByRole('textbox', { name: 'Integration name' }).fill('Acme EDR');
+    await page.getByRole('textbox', { name: 'Well-known URL' }).fill(transmitter.wellKnownUrl);
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await expectHeading(page, 'Device Integrations');
+    await navigate(page, 'People');
+    await page.locator('summary', { hasText: 'Add person' }).click();
+    await page.getByLabel('Email', { exact: true }).fill('bo@example.com');
+    await page.getByLabel('First name').fill('Bo');
+    await page.getByLabel('Last name').fill('Ray');
+    await page.getByRole('button', { name: 'Add person', exact: true }).click();
+    await page.getByRole('row', { name: /Bo Ray/ }).waitFor();
+
+    const claims = {
+      iss: transmitter.issuer,
+      aud: baseUrl,
+      iat: Math.floor(Date.now() / 1000),
+      jti: randomUUID(),
+      events: {
+        [USER_RISK]: {
+          subject: { user: { format: 'email', email: 'bo@example.com' } },
+          current_level: 'medium',
+          reason_admin: { en: 'Unusual download volume' },
+        },
+      },
+    };
+    const res = await fetch(`${baseUrl}/security/api/v1/security-events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/secevent+jwt' },
+      body: signSet(transmitter, claims),
+    });
+    assert.equal(res.status, 202, await res.text());
+
+    await page.reload();
+    await page.getByRole('link', { name: 'Bo Ray' }).click();
+    await expectHeading(page, 'Bo Ray');
+    const risk = page.getByRole('region', { name: 'Risk', exact: true });
+    await risk.getByText('Medium', { exact: true }).first().waitFor();
+    const when = page.locator('.timeline li .when time').first();
+    await eventually(async () => assert.match(await when.textContent(), /^\d{4}-\d\d-\d\d \d\d:\d\d UTC\+5:30$/));
+    assert.match(await when.getAttribute('title'), /^\d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
+    const viewLog = page.getByRole('link', { name: 'View System Log' });
+    assert.match(await viewLog.getAttribute('href'), /^\/admin\/reports\/system-log\?.*filter=target\.id%20eq%20%2200u/);
+    const detection = page.locator('.timeline li', { hasText: 'Security events provider reported risk' });
+    assert.match(
+      await detection.getByRole('link', { name: 'System Log events' }).getAttribute('href'),
+      /filter=transaction\.id%20eq%20%22set%3A/,
+    );
+    await detection.getByRole('button', { name: 'Mark as false positive' }).click();
+
+    await page.getByText('Marked as a false positive: report withdrawn').waitFor();
+    await risk.getByText('None', { exact: true }).first().waitFor();
+    await risk.getByText('No source reports risk for this person.').waitFor();
+    const labelled = page.locator('.timeline li', { hasText: 'Security events provider reported risk' });
+    await labelled.getByText('False positive', { exact: true }).waitFor();
+    assert.equal(await labelled.getByRole('button', { name: 'Mark as false positive' }).count(), 0);
+    await screenshot(page, 'person-false-positive');
   });
 });

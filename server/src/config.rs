@@ -64,6 +64,20 @@ pub enum Command {
     /// Create a new signing key for Universal Logout JWTs and make it the active one
     /// (older keys stay published so tokens they signed still verify).
     RotateSigningKey,
+    /// Fill an empty database with a demonstration org: three streams, a logout
+    /// app and a policy rule, users in groups, a risk history over the last
+    /// weeks and System Log events. Then start the server as usual to explore it.
+    SeedDemo {
+        /// How many users.
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        /// How many System Log events in all.
+        #[arg(long, default_value_t = 1_000_000)]
+        log_events: usize,
+        /// How many days, up to now, the history spans.
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+    },
 }
 
 impl Config {

@@ -14,6 +14,9 @@ use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use crate::AppState;
 
+/// The console's session cookie (the System Log export and tail read it too).
+pub(crate) const SESSION_COOKIE: &str = "riskline_session";
+
 /// Console sessions end after this long without a request.
 const IDLE_TIMEOUT: time::Duration = time::Duration::hours(8);
 
@@ -23,12 +26,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let context = move || provide_context(services.clone());
     let secure_cookie = state.services.settings.base_url.starts_with("https://");
     let sessions = SessionManagerLayer::new(DbSessionStore::new(state.services.db.clone()))
-        .with_name("riskline_session")
+        .with_name(SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(secure_cookie)
         .with_expiry(Expiry::OnInactivity(IDLE_TIMEOUT));
     Router::new()
+        .merge(crate::reports_export::router())
         .leptos_routes_with_context(state, routes, context.clone(), {
             let options = state.leptos_options.clone();
             move || shell(options.clone())

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod config;
 mod console;
+mod reports_export;
 mod set_endpoint;
 
 use std::net::SocketAddr;
@@ -26,6 +27,9 @@ use crate::config::Config;
 pub struct AppState {
     pub services: Services,
     pub leptos_options: LeptosOptions,
+    /// Becomes true when the server starts shutting down, so that endless
+    /// responses (the System Log tail) end and the shutdown can complete.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -54,6 +58,7 @@ pub struct Server {
     pub services: Services,
     listener: TcpListener,
     router: Router,
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 /// Opens the database and makes a new signing key the active one.
@@ -69,6 +74,29 @@ pub async fn rotate_signing_key(config: &Config) -> Result<String, StartError> {
     let kid = services.rotate_signing_key().await?;
     services.db.close().await;
     Ok(kid)
+}
+
+/// Fills an empty database with the demonstration org (see `riskline seed-demo --help`).
+pub async fn seed_demo(
+    config: &Config,
+    plan: &riskline_core::demo_seed::SeedPlan,
+) -> Result<riskline_core::demo_seed::SeedReport, StartError> {
+    let db = Db::connect(&config.database_url).await?;
+    let services = Services::new(
+        db,
+        Settings::new(
+            config.base_url_for(config.listen),
+            config.allow_private_urls,
+        ),
+    )?;
+    let started = std::time::Instant::now();
+    let report = services
+        .seed_demo(plan, &|step: &str| {
+            println!("[{:>6.1}s] {step}", started.elapsed().as_secs_f64());
+        })
+        .await;
+    services.db.close().await;
+    Ok(report?)
 }
 
 /// Opens the database, creates the first admin and token if asked, and binds.
@@ -101,9 +129,11 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
+    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let state = AppState {
         services: services.clone(),
         leptos_options,
+        shutdown: shutdown_rx,
     };
     let router = Router::new()
         .nest("/api/v1", api::router())
@@ -112,6 +142,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         .route("/.well-known/jwks.json", get(published_keys))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .merge(console::router(&state))
         .with_state(state);
     Ok(Server {
@@ -120,7 +151,21 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         services,
         listener,
         router,
+        shutdown,
     })
+}
+
+/// Prometheus text exposition (unauthenticated, like the probes).
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.services.metrics_text().await,
+    )
 }
 
 async fn readyz(
@@ -173,8 +218,12 @@ impl Server {
         let services = self.services.clone();
         let sweeper = console::spawn_session_sweeper(services.db.clone());
         let worker = services.start_workers();
+        let stopping = self.shutdown;
         let result = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stopping.send(true);
+            })
             .await
             .map_err(StartError::Serve);
         sweeper.abort();

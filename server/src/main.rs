@@ -21,6 +21,29 @@ async fn main() {
         }
         return;
     }
+    if let Some(riskline::config::Command::SeedDemo {
+        users,
+        log_events,
+        days,
+    }) = config.command
+    {
+        let plan = riskline_core::demo_seed::SeedPlan {
+            users,
+            log_events,
+            days,
+        };
+        match riskline::seed_demo(&config, &plan).await {
+            Ok(r) => println!(
+                "Seeded {} streams, {} users ({} at MEDIUM or HIGH), {} risk history entries and {} log events into {}.",
+                r.providers, r.users, r.at_risk, r.detections, r.log_events, config.database_url
+            ),
+            Err(e) => {
+                eprintln!("riskline: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     let server = match riskline::start(config).await {
         Ok(server) => server,
         Err(e) => {

@@ -232,9 +232,20 @@ async fn owed_actions_survive_sigkill(engine: Engine) {
         post_set(&http, &base, high_set(&issuer, "user0@example.com")).await,
         202
     );
-    // The first call fails with 503; kill the server before it retries.
-    for _ in 0..100 {
-        if !app.seen.lock().unwrap().is_empty() {
+    // The first call fails with 503; kill the server once that outcome is
+    // recorded (the row is then due again, not leased) and before it retries.
+    let retry_recorded =
+        "riskline_outbox_deliveries_total{kind=\"logout_call\",outcome=\"retry\"} 1\n";
+    for _ in 0..500 {
+        let metrics = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains(retry_recorded) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

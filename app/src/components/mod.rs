@@ -1,5 +1,7 @@
 //! Small pieces shared by the console's pages.
 
+pub mod chart;
+
 use leptos::prelude::*;
 
 use crate::error::AppError;
@@ -69,11 +71,55 @@ pub fn FormErrors(
     }
 }
 
-/// A timestamp, in UTC.
+/// A timestamp: in UTC as rendered by the server, then in the browser's time
+/// zone once the page is interactive; the UTC time stays on hover.
 #[component]
 pub fn Time(ms: i64) -> impl IntoView {
     let datetime = (ms / 1000).to_string();
-    view! { <time data-epoch-seconds=datetime>{format_time(ms)}</time> }
+    let utc = format_time(ms);
+    let node = NodeRef::<leptos::html::Time>::new();
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if let Some(el) = node.get() {
+            el.set_text_content(Some(&local_time(ms)));
+        }
+    });
+    view! {
+        <time node_ref=node data-epoch-seconds=datetime title=utc.clone()>
+            {utc.clone()}
+        </time>
+    }
+}
+
+/// `ms` in the browser's time zone, e.g. `2026-11-22 21:05 UTC+1`.
+#[cfg(feature = "hydrate")]
+fn local_time(ms: i64) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen_value(ms));
+    // getTimezoneOffset is minutes *behind* UTC.
+    let offset = -(d.get_timezone_offset() as i64);
+    let zone = match offset {
+        0 => "UTC".to_string(),
+        o if o % 60 == 0 => format!("UTC{:+}", o / 60),
+        o => format!(
+            "UTC{}{}:{:02}",
+            if o < 0 { '-' } else { '+' },
+            o.abs() / 60,
+            o.abs() % 60
+        ),
+    };
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} {zone}",
+        d.get_full_year(),
+        d.get_month() + 1,
+        d.get_date(),
+        d.get_hours(),
+        d.get_minutes()
+    )
+}
+
+#[cfg(feature = "hydrate")]
+fn wasm_bindgen_value(ms: i64) -> js_sys::wasm_bindgen::JsValue {
+    js_sys::wasm_bindgen::JsValue::from_f64(ms as f64)
 }
 
 /// A timestamp, or "Never" when there is none.

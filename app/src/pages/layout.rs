@@ -49,6 +49,18 @@ pub fn ConsoleLayout() -> impl IntoView {
                             <A href="/admin/security/api/tokens">"API"</A>
                         </li>
                     </ul>
+                    <p class="nav-group">"Reports"</p>
+                    <ul>
+                        <li>
+                            <A href="/admin/reports/system-log">"System Log"</A>
+                        </li>
+                        <li>
+                            <A href="/admin/reports/entity-risk">"Entity risk"</A>
+                        </li>
+                        <li>
+                            <A href="/admin/reports/at-risk-users">"At-risk users"</A>
+                        </li>
+                    </ul>
                     <p class="nav-group">"Settings"</p>
                     <ul>
                         <li>

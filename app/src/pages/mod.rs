@@ -7,5 +7,6 @@ pub mod device_integrations;
 pub mod directory;
 pub mod layout;
 pub mod not_found;
+pub mod reports;
 pub mod security;
 pub mod sign_in;

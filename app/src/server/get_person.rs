@@ -18,6 +18,8 @@ pub async fn get_person(id: String) -> Result<PersonView, AppError> {
         .map(|(source, level)| {
             let name = if source == riskline_core::risk::ADMIN_SOURCE {
                 "An administrator".to_string()
+            } else if source == riskline_core::actions::LOGOUT_SOURCE {
+                "Riskline (reset after Universal Logout)".to_string()
             } else {
                 providers
                     .iter()
@@ -28,7 +30,7 @@ pub async fn get_person(id: String) -> Result<PersonView, AppError> {
             (name, level)
         })
         .collect();
-    let history = services.risk_history(&id, 200).await?;
+    let history = services.risk_timeline(&id, 200).await?;
     Ok(PersonView {
         person: PersonRow::from(&user),
         first_name: user.first_name.clone(),

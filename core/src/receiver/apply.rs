@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use super::batch::{email_of, BatchCtx};
 use super::{RejectedSet, VerifiedSet};
 use crate::db::Tx;
 use crate::error::CoreError;
@@ -10,7 +11,6 @@ use crate::providers::Provider;
 use crate::risk::{apply_contribution, Contribution, PROVIDER_REPORTED};
 use crate::set::{default_mapping, Interpretation, RiskLevel, RiskSignal, Subject, UserIdentifier};
 use crate::syslog::{self, LogActor, LogEvent, LogTarget};
-use crate::timefmt::now_ms;
 use crate::with_tx;
 
 pub const RECEIVE_EVENT: &str = "security.events.provider.receive_event";
@@ -51,9 +51,17 @@ fn receive_event(set: &VerifiedSet, uri: &str, payload: &Value) -> LogEvent {
 /// The user a subject names: by email or login, external iss+sub, Riskline id, or acct: URI.
 async fn resolve_user(
     tx: &mut Tx,
+    ctx: &BatchCtx,
     subject: &Subject,
 ) -> Result<Option<crate::directory::User>, CoreError> {
     for identifier in &subject.user {
+        // Emails were looked up for the whole batch.
+        if let Some(found) = email_of(identifier).and_then(|e| ctx.user_by_email(&e)) {
+            match found {
+                Some(user) => return Ok(Some(user)),
+                None => continue,
+            }
+        }
         let id: Option<String> = with_tx!(tx, |conn| match identifier {
             UserIdentifier::Email(email) => {
                 let e = email.to_lowercase();
@@ -104,16 +112,11 @@ async fn resolve_user(
 /// `None` means the event does not change risk.
 async fn mapped_level(
     tx: &mut Tx,
+    ctx: &mut BatchCtx,
     provider_id: &str,
     key: &str,
 ) -> Result<Option<RiskLevel>, CoreError> {
-    let overridden: Option<String> = with_tx!(tx, |conn| sqlx::query_scalar(
-        "SELECT level FROM provider_level_mappings WHERE provider_id = $1 AND mapping_key = $2"
-    )
-    .bind(provider_id)
-    .bind(key)
-    .fetch_optional(&mut *conn)
-    .await?);
+    let overridden = ctx.mapping(tx, provider_id, key).await?;
     Ok(match overridden {
         Some(level) if level == NO_CHANGE => None,
         Some(level) => RiskLevel::parse(&level),
@@ -124,19 +127,13 @@ async fn mapped_level(
     })
 }
 
-pub(crate) async fn apply_accepted(tx: &mut Tx, set: &VerifiedSet) -> Result<(), CoreError> {
-    let fresh = with_tx!(tx, |conn| {
-        sqlx::query(
-        "INSERT INTO received_sets (issuer, jti, received_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
-    )
-    .bind(&set.claims.iss)
-    .bind(&set.claims.jti)
-    .bind(now_ms())
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-    });
-    if fresh == 0 {
+pub(crate) async fn apply_accepted(
+    tx: &mut Tx,
+    ctx: &mut BatchCtx,
+    set: &VerifiedSet,
+) -> Result<(), CoreError> {
+    // The batch inserted every (issuer, jti) at its start.
+    if !ctx.take_fresh(&set.claims.iss, &set.claims.jti) {
         // A jti already accepted from this issuer: acknowledged, nothing changes, nothing is logged.
         return Ok(());
     }
@@ -154,7 +151,7 @@ pub(crate) async fn apply_accepted(tx: &mut Tx, set: &VerifiedSet) -> Result<(),
                 continue;
             }
         };
-        let Some(user) = resolve_user(tx, &detection.subject).await? else {
+        let Some(user) = resolve_user(tx, ctx, &detection.subject).await? else {
             syslog::append(
                 tx,
                 &ev.with_outcome("SKIPPED", Some("subject not found".into())),
@@ -166,7 +163,9 @@ pub(crate) async fn apply_accepted(tx: &mut Tx, set: &VerifiedSet) -> Result<(),
         let level = match &detection.signal {
             RiskSignal::Level(level) => Some(Some(*level)),
             RiskSignal::Clear => Some(None),
-            RiskSignal::Mapped(key) => mapped_level(tx, &set.provider.id, key).await?.map(Some),
+            RiskSignal::Mapped(key) => mapped_level(tx, ctx, &set.provider.id, key)
+                .await?
+                .map(Some),
         };
         let Some(level) = level else {
             let reason = format!(
@@ -194,6 +193,7 @@ pub(crate) async fn apply_accepted(tx: &mut Tx, set: &VerifiedSet) -> Result<(),
                 reasons: detection.reasons.clone(),
                 jti: Some(set.claims.jti.clone()),
                 log_event_uuid: Some(detect.uuid.clone()),
+                transaction_id: Some(ev.transaction.id.clone()),
             },
         )
         .await?;
@@ -221,6 +221,7 @@ pub(crate) async fn apply_accepted(tx: &mut Tx, set: &VerifiedSet) -> Result<(),
                 change.new,
                 &provider_actor(&set.provider),
                 &ev.transaction.id,
+                change.seq,
             )
             .await?;
         }

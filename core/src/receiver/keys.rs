@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use crate::fetch::{fetch_jwks, Fetcher, Jwks};
+use crate::metrics::Metrics;
 
 /// An unknown `kid` refetches a provider's JWKS at most this often.
 const REFETCH_SPACING: Duration = Duration::from_secs(5);
@@ -28,22 +29,28 @@ pub struct KeyCache {
     entries: Arc<Mutex<HashMap<String, Entry>>>,
     /// How old a set may get before the background task refetches it.
     max_age: Duration,
+    metrics: Arc<Metrics>,
 }
 
 impl KeyCache {
-    pub fn new(fetcher: Fetcher, max_age: Duration) -> Self {
+    pub fn new(fetcher: Fetcher, max_age: Duration, metrics: Arc<Metrics>) -> Self {
         KeyCache {
             fetcher,
             entries: Arc::new(Mutex::new(HashMap::new())),
             max_age,
+            metrics,
         }
     }
 
-    async fn fetch(&self, jwks_url: &str) -> Result<Arc<Jwks>, String> {
-        fetch_jwks(&self.fetcher, jwks_url)
+    /// Fetches and parses a JWKS: each key is made ready to verify here,
+    /// once per fetch, not once per SET.
+    async fn fetch(&self, jwks_url: &str, reason: &'static str) -> Result<Arc<Jwks>, String> {
+        let result = fetch_jwks(&self.fetcher, jwks_url)
             .await
             .map(Arc::new)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string());
+        self.metrics.jwks_fetch(reason, result.is_ok());
+        result
     }
 
     /// The provider's keys, fetching them on first use or when its JWKS URL changed.
@@ -54,7 +61,7 @@ impl KeyCache {
                 return Ok(e.jwks.clone());
             }
         }
-        let jwks = self.fetch(jwks_url).await?;
+        let jwks = self.fetch(jwks_url, "first_use").await?;
         let now = Instant::now();
         self.entries.lock().await.insert(
             provider_id.to_string(),
@@ -86,7 +93,7 @@ impl KeyCache {
                 e.last_refetch = Some(Instant::now());
             }
         }
-        let jwks = self.fetch(jwks_url).await.ok()?;
+        let jwks = self.fetch(jwks_url, "unknown_kid").await.ok()?;
         let now = Instant::now();
         self.entries.lock().await.insert(
             provider_id.to_string(),
@@ -117,7 +124,7 @@ impl KeyCache {
                 .collect()
         };
         for (id, url) in stale {
-            match self.fetch(&url).await {
+            match self.fetch(&url, "refresh").await {
                 Ok(jwks) => {
                     let now = Instant::now();
                     self.entries.lock().await.insert(

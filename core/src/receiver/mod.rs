@@ -4,16 +4,20 @@
 
 mod apply;
 pub use apply::RECEIVE_EVENT;
+mod batch;
 pub mod keys;
 mod writer;
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::Db;
 use crate::error::CoreError;
+use crate::metrics::{Metrics, SetOutcome};
 use crate::providers::{Provider, ProviderStatus};
 use crate::set::{self, ErrCode, Interpretation, SetClaims, SetError};
 use crate::timefmt::now_ms;
@@ -22,6 +26,11 @@ use keys::KeyCache;
 
 /// The largest body accepted; larger ones are refused before parsing.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How long a provider read from the database is reused. Changes made
+/// through this process take effect at once (see
+/// [`Receiver::providers_changed`]); other replicas' within this time.
+const PROVIDER_TTL: Duration = Duration::from_secs(1);
 
 /// What the endpoint answers.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,12 +61,57 @@ pub(crate) enum Job {
     Reject(Box<RejectedSet>, oneshot::Sender<Result<(), CoreError>>),
 }
 
+/// Providers by issuer, so that a SET costs no query to find its provider.
+#[derive(Clone, Default)]
+struct ProviderCache {
+    inner: Arc<RwLock<CacheInner>>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    entries: HashMap<String, (Instant, Provider)>,
+    /// Bumped by every change, so a read that raced with one is not kept.
+    generation: u64,
+}
+
+impl ProviderCache {
+    fn get(&self, issuer: &str) -> Option<Provider> {
+        let inner = self.inner.read().ok()?;
+        let (at, provider) = inner.entries.get(issuer)?;
+        (at.elapsed() < PROVIDER_TTL).then(|| provider.clone())
+    }
+
+    fn generation(&self) -> u64 {
+        self.inner.read().map(|i| i.generation).unwrap_or(0)
+    }
+
+    /// Keeps a provider read at `read_at`, unless a change came since `generation`.
+    fn put(&self, issuer: &str, provider: &Provider, read_at: Instant, generation: u64) {
+        if let Ok(mut inner) = self.inner.write() {
+            if inner.generation == generation {
+                inner
+                    .entries
+                    .insert(issuer.to_string(), (read_at, provider.clone()));
+            }
+        }
+    }
+
+    fn clear(&self) {
+        if let Ok(mut inner) = self.inner.write() {
+            inner.entries.clear();
+            inner.generation += 1;
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Receiver {
     db: Db,
     keys: KeyCache,
+    providers: ProviderCache,
     writer: mpsc::Sender<Job>,
     audience: String,
+    metrics: Arc<Metrics>,
 }
 
 impl Receiver {
@@ -68,17 +122,26 @@ impl Receiver {
         audience: String,
         jwks_max_age: Duration,
         actions: crate::actions::ActionBus,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(4096);
-        let keys = KeyCache::new(fetcher, jwks_max_age);
+        let keys = KeyCache::new(fetcher, jwks_max_age, metrics.clone());
         keys.spawn_refresher();
-        tokio::spawn(writer::run(db.clone(), rx, actions));
+        tokio::spawn(writer::run(db.clone(), rx, actions, metrics.clone()));
         Receiver {
             db,
             keys,
+            providers: ProviderCache::default(),
             writer: tx,
             audience,
+            metrics,
         }
+    }
+
+    /// A provider was created, edited, (de)activated or removed: forget the
+    /// cached ones, so the next SET reads them again.
+    pub fn providers_changed(&self) {
+        self.providers.clear();
     }
 
     pub fn keys(&self) -> &KeyCache {
@@ -86,6 +149,12 @@ impl Receiver {
     }
 
     async fn provider_by_issuer(&self, issuer: &str) -> Result<Option<Provider>, CoreError> {
+        if let Some(p) = self.providers.get(issuer) {
+            return Ok(Some(p));
+        }
+        // Taken before the read: a change committed meanwhile is not hidden for long.
+        let read_at = Instant::now();
+        let generation = self.providers.generation();
         let sql = format!(
             "SELECT {} FROM providers WHERE issuer = $1",
             crate::providers::PROVIDER_COLUMNS
@@ -95,7 +164,13 @@ impl Receiver {
                 .bind(issuer)
                 .fetch_optional(pool)
                 .await?);
-        Ok(row.map(Provider::from))
+        // Unknown issuers are not cached: a provider added on another
+        // replica is found by the next SET.
+        let provider = row.map(Provider::from);
+        if let Some(p) = &provider {
+            self.providers.put(issuer, p, read_at, generation);
+        }
+        Ok(provider)
     }
 
     async fn submit(
@@ -124,6 +199,27 @@ impl Receiver {
         &self,
         content_type: Option<&str>,
         body: &[u8],
+    ) -> Result<Received, CoreError> {
+        let started = Instant::now();
+        let mut provider_id = None;
+        let result = self
+            .verify_and_store(content_type, body, &mut provider_id)
+            .await;
+        let outcome = match &result {
+            Ok(Received::Accepted) => SetOutcome::Accepted,
+            Ok(Received::Rejected(e)) => SetOutcome::Rejected(e.err.as_str()),
+            Err(_) => SetOutcome::Failed,
+        };
+        self.metrics.set_outcome(provider_id.as_deref(), outcome);
+        self.metrics.receive.observe(started.elapsed());
+        result
+    }
+
+    async fn verify_and_store(
+        &self,
+        content_type: Option<&str>,
+        body: &[u8],
+        provider_id: &mut Option<String>,
     ) -> Result<Received, CoreError> {
         let token = match set::token_from_body(content_type, body) {
             Ok(t) => t,
@@ -165,6 +261,7 @@ impl Receiver {
             );
             return self.reject(rejected(None, e)).await;
         };
+        *provider_id = Some(provider.id.clone());
         if provider.status != ProviderStatus::Active {
             let e = SetError::new(
                 ErrCode::InvalidIssuer,
@@ -186,7 +283,9 @@ impl Receiver {
             }
         };
         let now_secs = now_ms() / 1000;
+        let verifying = Instant::now();
         let mut outcome = set::authenticate(&parsed, &jwks, &self.audience, now_secs);
+        self.metrics.verify.observe(verifying.elapsed());
         if matches!(&outcome, Err(e) if e.err == ErrCode::InvalidKey)
             && set::kid_unknown(&parsed.header, &jwks)
         {
@@ -198,22 +297,24 @@ impl Receiver {
                 outcome = set::authenticate(&parsed, &fresh, &self.audience, now_secs);
             }
         }
-        let claims = match outcome {
+        let mut claims = match outcome {
             Ok(c) => c,
             Err(e) => return self.reject(rejected(Some(provider), e)).await,
         };
-        let mut events = Vec::with_capacity(claims.events.len());
-        for (uri, payload) in &claims.events {
+        // Moved, not copied: the writer only needs them in `events`.
+        let received_events = std::mem::take(&mut claims.events);
+        let mut events = Vec::with_capacity(received_events.len());
+        for (uri, payload) in received_events {
             let interpretation = set::interpret_event(
-                uri,
-                payload,
+                &uri,
+                &payload,
                 claims.sub_id.as_ref(),
                 &provider.critical_subject_members,
             );
             if let Interpretation::Reject(e) = interpretation {
                 return self.reject(rejected(Some(provider), e)).await;
             }
-            events.push((uri.clone(), payload.clone(), interpretation));
+            events.push((uri, payload, interpretation));
         }
         let (tx, rx) = oneshot::channel();
         self.submit(
@@ -229,5 +330,49 @@ impl Receiver {
         )
         .await?;
         Ok(Received::Accepted)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn provider(name: &str) -> Provider {
+        Provider {
+            id: "0oa1".into(),
+            name: name.into(),
+            provider_type: "edr".into(),
+            status: ProviderStatus::Active,
+            well_known_url: None,
+            issuer: "https://edr.example".into(),
+            jwks_url: "https://edr.example/jwks".into(),
+            critical_subject_members: Vec::new(),
+            created_ms: 0,
+            updated_ms: 0,
+        }
+    }
+
+    #[test]
+    fn provider_cache_drops_reads_that_raced_with_a_change() {
+        let cache = ProviderCache::default();
+        let iss = "https://edr.example";
+        let generation = cache.generation();
+        cache.put(iss, &provider("old"), Instant::now(), generation);
+        assert_eq!(cache.get(iss).unwrap().name, "old");
+
+        // A read started before a change is not kept after it.
+        let before_change = cache.generation();
+        cache.clear();
+        assert!(cache.get(iss).is_none());
+        cache.put(iss, &provider("stale"), Instant::now(), before_change);
+        assert!(cache.get(iss).is_none());
+        cache.put(iss, &provider("new"), Instant::now(), cache.generation());
+        assert_eq!(cache.get(iss).unwrap().name, "new");
+
+        // Entries expire.
+        let old = Instant::now() - PROVIDER_TTL - Duration::from_millis(1);
+        cache.put(iss, &provider("expired"), old, cache.generation());
+        assert!(cache.get(iss).is_none());
     }
 }

@@ -11,7 +11,7 @@ use super::{json_kind, quoted, ErrCode, SetError};
 use crate::fetch::{Jwks, SigningKey};
 
 /// base64url without padding (RFC 7515), tolerating padding anyway.
-const B64URL: GeneralPurpose = GeneralPurpose::new(
+pub(crate) const B64URL: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::URL_SAFE,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
@@ -38,6 +38,8 @@ pub struct ParsedJws {
     signing_input: String,
     /// The signature part as received (padding removed).
     signature: String,
+    /// The signature part decoded.
+    signature_bytes: Vec<u8>,
 }
 
 impl ParsedJws {
@@ -73,11 +75,11 @@ pub fn parse_jws(token: &str) -> Result<ParsedJws, SetError> {
     let header = json_object(header_b64, "header")?;
     let claims = json_object(payload_b64, "payload")?;
     let signature = signature_b64.trim_end_matches('=');
-    if B64URL.decode(signature).is_err() {
+    let Ok(signature_bytes) = B64URL.decode(signature) else {
         return Err(SetError::request(
             "The JWS signature is not valid base64url.",
         ));
-    }
+    };
 
     let typ = check_typ(&header)?;
     let alg = check_alg(&header)?;
@@ -110,6 +112,7 @@ pub fn parse_jws(token: &str) -> Result<ParsedJws, SetError> {
         iss,
         signing_input: format!("{header_b64}.{payload_b64}"),
         signature: signature.to_owned(),
+        signature_bytes,
     })
 }
 
@@ -375,13 +378,27 @@ pub fn verify_signature(parsed: &ParsedJws, keys: &[&SigningKey]) -> Result<(), 
     }
     let alg = parsed.header.alg;
     for key in keys {
-        let verified = jsonwebtoken::crypto::verify(
-            &parsed.signature,
-            parsed.signing_input.as_bytes(),
-            &key.key,
-            alg,
-        );
-        if matches!(verified, Ok(true)) {
+        let prepared = key.prepared.as_ref().and_then(|p| {
+            p.verify(
+                alg,
+                parsed.signing_input.as_bytes(),
+                &parsed.signature_bytes,
+            )
+        });
+        let verified = match prepared {
+            Some(ok) => ok,
+            // Not prepared for this alg: jsonwebtoken decides, as before.
+            None => matches!(
+                jsonwebtoken::crypto::verify(
+                    &parsed.signature,
+                    parsed.signing_input.as_bytes(),
+                    &key.key,
+                    alg,
+                ),
+                Ok(true)
+            ),
+        };
+        if verified {
             return Ok(());
         }
     }

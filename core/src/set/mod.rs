@@ -30,6 +30,7 @@ mod jws;
 mod subject;
 #[cfg(test)]
 mod testutil;
+mod verifier;
 
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +44,7 @@ pub use jws::{
     ParsedJws,
 };
 pub use subject::{Subject, UserIdentifier, PROCESSED_SUBJECT_MEMBERS};
+pub use verifier::PreparedKey;
 
 /// The RFC 8935 error codes Okta's receiver answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -7,9 +7,15 @@
 //! the array of stored LogEvents; `Link` headers carry `rel="self"` and, when
 //! there is more (always in polling mode: ascending without `until`),
 //! `rel="next"`. Every read-only or super admin token may read the log.
+//!
+//! Riskline's extensions: `GET /api/v1/logs/export` (the whole result of a
+//! query as CSV or JSON lines, streamed; see `log_export`) and
+//! `GET /api/v1/logs/stream` (a live tail as server-sent events; see
+//! `log_tail`). Both also accept the console's session cookie.
 
-use axum::extract::{RawQuery, State};
-use axum::http::header::LINK;
+use axum::extract::{FromRequestParts, RawQuery, State};
+use axum::http::header::{AUTHORIZATION, COOKIE, LINK};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -17,28 +23,116 @@ use axum::{Json, Router};
 use riskline_core::logquery::{
     parse_filter, parse_keywords, parse_timestamp, Cursor, LogQuery, DEFAULT_LIMIT, MAX_LIMIT,
 };
-use riskline_core::Cause;
+use riskline_core::session_store::DbSessionStore;
+use riskline_core::{Cause, Principal};
 use serde_json::Value;
+use tower_sessions::session::Id;
+use tower_sessions::SessionStore;
 
-use super::auth::ApiPrincipal;
+use super::auth::{ssws_token, ApiPrincipal};
 use super::error::ApiError;
 use crate::AppState;
 
 const PATH: &str = "/api/v1/logs";
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/logs", get(list))
+    Router::new()
+        .route("/logs", get(list))
+        .route("/logs/export", get(super::log_export::export))
+        .route("/logs/stream", get(super::log_tail::stream))
+}
+
+/// Who reads the log through the export and the tail: an API client
+/// (`Authorization: SSWS`), or the signed-in console admin (the session
+/// cookie), so the console can link and connect to them directly. Both are
+/// read-only `GET`s, and the session cookie is `SameSite=Lax`.
+pub struct LogReader {
+    pub principal: Principal,
+    credential: Credential,
+}
+
+enum Credential {
+    Token(String),
+    Session(Id),
+}
+
+impl LogReader {
+    /// Whether the credential still holds (a tail re-checks it now and then,
+    /// so a revoked token, a signed-out session or a disabled admin stops it).
+    pub async fn still_valid(&self, state: &AppState) -> bool {
+        matches!(authenticate(&self.credential, state).await, Ok(Some(_)))
+    }
+}
+
+async fn authenticate(
+    credential: &Credential,
+    state: &AppState,
+) -> Result<Option<Principal>, ApiError> {
+    match credential {
+        Credential::Token(secret) => Ok(state.services.authenticate_token(secret).await?),
+        Credential::Session(id) => {
+            let record = DbSessionStore::new(state.services.db.clone())
+                .load(id)
+                .await
+                .map_err(|e| {
+                    tracing::error!("cannot read a console session: {e}");
+                    ApiError::Internal
+                })?;
+            let Some(admin_id) = record.as_ref().and_then(|r| {
+                r.data
+                    .get(riskline_app::server::SESSION_ADMIN_ID)
+                    .and_then(Value::as_str)
+            }) else {
+                return Ok(None);
+            };
+            Ok(state.services.console_principal(admin_id).await?)
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for LogReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let credential = if let Some(header) = parts.headers.get(AUTHORIZATION) {
+            let token = header
+                .to_str()
+                .ok()
+                .and_then(ssws_token)
+                .ok_or(ApiError::InvalidToken)?;
+            Credential::Token(token.to_string())
+        } else {
+            parts
+                .headers
+                .get_all(COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .filter_map(|c| c.trim().split_once('='))
+                .find(|(name, _)| *name == crate::console::SESSION_COOKIE)
+                .and_then(|(_, value)| value.parse::<Id>().ok())
+                .map(Credential::Session)
+                .ok_or(ApiError::InvalidToken)?
+        };
+        let principal = authenticate(&credential, state)
+            .await?
+            .ok_or(ApiError::InvalidToken)?;
+        Ok(LogReader {
+            principal,
+            credential,
+        })
+    }
 }
 
 /// The query string's pairs, decoded, in order.
-fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
+pub(crate) fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
     url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .into_owned()
         .collect()
 }
 
 /// The first non-empty value of `name`.
-fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs
         .iter()
         .find(|(k, v)| k == name && !v.is_empty())
@@ -57,7 +151,8 @@ fn timestamp(pairs: &[(String, String)], name: &str) -> Result<Option<i64>, ApiE
     }
 }
 
-fn parse_query(pairs: &[(String, String)]) -> Result<LogQuery, ApiError> {
+/// The `/api/v1/logs` parameters as a query (also used by the export and the tail).
+pub(crate) fn parse_query(pairs: &[(String, String)]) -> Result<LogQuery, ApiError> {
     let since_ms = timestamp(pairs, "since")?;
     let until_ms = timestamp(pairs, "until")?;
     if let (Some(since), Some(until)) = (since_ms, until_ms) {

@@ -4,6 +4,8 @@
 pub mod auth;
 pub mod error;
 pub mod groups;
+pub mod log_export;
+pub mod log_tail;
 pub mod logout_apps;
 pub mod logs;
 pub mod policies;

@@ -70,10 +70,12 @@ pub fn GroupsPage() -> impl IntoView {
                         list.into_iter()
                             .map(|g| {
                                 let gid = g.id.clone();
+                                let more = g.member_count - i64::try_from(g.members.len()).unwrap_or(0);
                                 view! {
                                     <section class="card">
                                         <h2>{g.name.clone()}</h2>
                                         <p class="hint">{g.description.clone()}</p>
+                                        <p>{format!("{} member{}", g.member_count, if g.member_count == 1 { "" } else { "s" })}</p>
                                         <ul>
                                             {g.members
                                                 .iter()
@@ -83,6 +85,7 @@ pub fn GroupsPage() -> impl IntoView {
                                                 })
                                                 .collect_view()}
                                         </ul>
+                                        {(more > 0).then(|| view! { <p class="hint">{format!("and {more} more, by login; search People to find one.")}</p> })}
                                         {writable
                                             .then(|| {
                                                 let label_id = format!("member-{}", gid);

@@ -8,9 +8,10 @@ use crate::components::{
 use crate::server::clear_sessions::ClearSessions;
 use crate::server::elevate_risk::ElevateRisk;
 use crate::server::get_person::get_person;
+use crate::server::give_feedback::GiveFeedback;
 use crate::server::reset_risk::ResetRisk;
 use crate::server::set_external_ids::SetExternalIds;
-use crate::types::{level_label, PersonView, RiskEntryView};
+use crate::types::{level_label, ActionOutcomeView, PersonView, RiskEntryView};
 
 /// A person: profile, groups, and the Risk tab.
 #[component]
@@ -21,6 +22,7 @@ pub fn PersonPage() -> impl IntoView {
         clear: ServerAction::<ClearSessions>::new(),
         elevate: ServerAction::<ElevateRisk>::new(),
         reset: ServerAction::<ResetRisk>::new(),
+        feedback: ServerAction::<GiveFeedback>::new(),
     };
     let person = Resource::new(
         move || {
@@ -30,6 +32,7 @@ pub fn PersonPage() -> impl IntoView {
                 actions.clear.version().get(),
                 actions.elevate.version().get(),
                 actions.reset.version().get(),
+                actions.feedback.version().get(),
             )
         },
         |(id, ..)| get_person(id),
@@ -42,6 +45,7 @@ pub fn PersonPage() -> impl IntoView {
             .and_then(|r| r.err())
             .or_else(|| actions.elevate.value().get().and_then(|r| r.err()))
             .or_else(|| actions.reset.value().get().and_then(|r| r.err()))
+            .or_else(|| actions.feedback.value().get().and_then(|r| r.err()))
     });
     view! {
         <Title text="Person" />
@@ -120,8 +124,13 @@ fn PersonDetail(
             <RiskSummary p=p.clone() writable actions />
         </div>
         <section class="card" aria-labelledby="history-heading">
-            <h2 id="history-heading">"Risk history"</h2>
-            <RiskTimeline history=p.history.clone() />
+            <div class="card-header">
+                <h2 id="history-heading">"Risk history"</h2>
+                <a class="button small" href=system_log_href(&format!("target.id eq \"{}\"", p.person.id))>
+                    "View System Log"
+                </a>
+            </div>
+            <RiskTimeline user_id=p.person.id.clone() history=p.history.clone() writable feedback=actions.feedback />
         </section>
     }
 }
@@ -162,6 +171,7 @@ struct RiskActions {
     clear: ServerAction<ClearSessions>,
     elevate: ServerAction<ElevateRisk>,
     reset: ServerAction<ResetRisk>,
+    feedback: ServerAction<GiveFeedback>,
 }
 
 #[component]
@@ -192,8 +202,104 @@ fn RiskButtons(id: String, actions: RiskActions) -> impl IntoView {
     }
 }
 
+/// The System Log page filtered by a SCIM expression, over the last 90 days.
+fn system_log_href(filter: &str) -> String {
+    format!(
+        "/admin/reports/system-log?range=90d&filter={}",
+        encode_query_value(filter)
+    )
+}
+
+/// Percent-encodes a query parameter value (RFC 3986 unreserved kept).
+fn encode_query_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() * 3);
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// What a history entry was, in words.
+fn entry_title(h: &RiskEntryView) -> String {
+    match (h.detection.as_str(), h.reported_level.is_some()) {
+        ("ADMIN_REPORTED_USER_RISK", true) => "Admin reported user risk".into(),
+        ("ADMIN_REPORTED_USER_RISK", false) => "Risk reset by an administrator".into(),
+        ("UNIVERSAL_LOGOUT_RESET", _) => "Universal Logout: risk reset to Low".into(),
+        ("FALSE_POSITIVE_WITHDRAWN", _) => "Marked as a false positive: report withdrawn".into(),
+        (_, true) => "Security events provider reported risk".into(),
+        (_, false) => "Security events provider cleared its risk".into(),
+    }
+}
+
+fn action_label(action: &str) -> &'static str {
+    match action {
+        "TERMINATE_ALL_SESSIONS" => "Universal Logout",
+        "RUN_WORKFLOW" => "Run delegated workflow",
+        _ => "Log only",
+    }
+}
+
+fn outcome_label(status: &str) -> &'static str {
+    match status {
+        "DELIVERED" | "SUCCEEDED" => "Done",
+        "FAILED" => "Failed",
+        _ => "Pending",
+    }
+}
+
 #[component]
-fn RiskTimeline(history: Vec<RiskEntryView>) -> impl IntoView {
+fn Outcome(o: ActionOutcomeView) -> impl IntoView {
+    let class = format!(
+        "outcome outcome-{}",
+        outcome_label(&o.status).to_lowercase()
+    );
+    view! {
+        <li>
+            {o.target}
+            ": "
+            <span class=class>{outcome_label(&o.status)}</span>
+            {o.last_result.map(|r| view! { <span class="hint">" (" {r} ")"</span> })}
+        </li>
+    }
+}
+
+#[component]
+fn FeedbackButtons(
+    user_id: String,
+    seq: i64,
+    feedback: ServerAction<GiveFeedback>,
+) -> impl IntoView {
+    let seq = seq.to_string();
+    let (id2, seq2) = (user_id.clone(), seq.clone());
+    view! {
+        <div class="row-actions feedback">
+            <ActionForm action=feedback>
+                <input type="hidden" name="id" value=user_id />
+                <input type="hidden" name="seq" value=seq />
+                <input type="hidden" name="label" value="false_positive" />
+                <button type="submit" class="button small">"Mark as false positive"</button>
+            </ActionForm>
+            <ActionForm action=feedback>
+                <input type="hidden" name="id" value=id2 />
+                <input type="hidden" name="seq" value=seq2 />
+                <input type="hidden" name="label" value="true_positive" />
+                <button type="submit" class="button small">"Confirm as true positive"</button>
+            </ActionForm>
+        </div>
+    }
+}
+
+#[component]
+fn RiskTimeline(
+    user_id: String,
+    history: Vec<RiskEntryView>,
+    writable: bool,
+    feedback: ServerAction<GiveFeedback>,
+) -> impl IntoView {
     if history.is_empty() {
         return view! { <p class="muted">"No detections yet. Each event a stream reports for this person appears here."</p> }.into_any();
     }
@@ -202,14 +308,50 @@ fn RiskTimeline(history: Vec<RiskEntryView>) -> impl IntoView {
             {history
                 .into_iter()
                 .map(|h| {
-                    let what = match h.detection.as_str() {
-                        "ADMIN_REPORTED_USER_RISK" => "Admin reported user risk".to_string(),
-                        "UNIVERSAL_LOGOUT_RESET" => "Universal Logout: risk reset to Low".to_string(),
-                        _ => "Security events provider reported risk".to_string(),
-                    };
+                    let what = entry_title(&h);
                     let event = h.event_type.clone().map(|e| e.rsplit('/').next().unwrap_or_default().to_string());
+                    let log_filter = match (&h.transaction_id, &h.log_event_uuid) {
+                        (Some(t), _) => Some(format!("transaction.id eq \"{t}\"")),
+                        (None, Some(u)) => Some(format!("uuid eq \"{u}\"")),
+                        _ => None,
+                    };
+                    let rule = h.rule_name.clone().map(|name| {
+                        let action = action_label(h.rule_action.as_deref().unwrap_or_default());
+                        view! { <p class="rule">"Policy rule " <strong>{name}</strong> " matched: " {action}</p> }
+                    });
+                    let logout = (!h.logout_apps.is_empty() || h.logout_status.is_some()).then(|| {
+                        let status = h.logout_status.clone().unwrap_or_default();
+                        view! {
+                            <div class="outcomes">
+                                <p>"Universal Logout: " <span class="outcome">{outcome_label(&status)}</span></p>
+                                {if h.logout_apps.is_empty() {
+                                    view! { <p class="hint">"No active logout app was configured."</p> }.into_any()
+                                } else {
+                                    view! { <ul>{h.logout_apps.clone().into_iter().map(|o| view! { <Outcome o /> }).collect_view()}</ul> }.into_any()
+                                }}
+                            </div>
+                        }
+                    });
+                    let workflow = h.workflow.clone().map(|o| view! {
+                        <div class="outcomes">
+                            <p>"Delegated workflow:"</p>
+                            <ul><Outcome o /></ul>
+                        </div>
+                    });
+                    let label = h.feedback.clone().map(|f| {
+                        let text = if f == "false_positive" { "False positive" } else { "True positive" };
+                        view! {
+                            <p class="feedback-given">
+                                <span class=format!("tag tag-{f}")>{text}</span>
+                                {h.feedback_by.clone().map(|by| format!(" marked by {by} "))}
+                                {h.feedback_ms.map(|ms| view! { <Time ms /> })}
+                            </p>
+                        }
+                    });
+                    let buttons = (writable && h.accepts_feedback && h.feedback.is_none())
+                        .then(|| view! { <FeedbackButtons user_id=user_id.clone() seq=h.seq feedback /> });
                     view! {
-                        <li>
+                        <li data-seq=h.seq.to_string()>
                             <p class="when">
                                 <Time ms=h.at_ms />
                             </p>
@@ -229,6 +371,12 @@ fn RiskTimeline(history: Vec<RiskEntryView>) -> impl IntoView {
                                 }}
                             </p>
                             {h.reasons.clone().map(|r| view! { <p class="hint">"Reason: " {r}</p> })}
+                            {rule}
+                            {logout}
+                            {workflow}
+                            {label}
+                            {buttons}
+                            {log_filter.map(|f| view! { <p><a href=system_log_href(&f)>"System Log events"</a></p> })}
                         </li>
                     }
                 })

@@ -1,0 +1,5 @@
+//! Reports: the System Log and the risk reports.
+
+pub mod at_risk_users;
+pub mod entity_risk;
+pub mod system_log;

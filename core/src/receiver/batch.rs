@@ -1,0 +1,162 @@
+//! What the SETs of one group commit need from the database, read with a
+//! few statements per batch instead of several per SET: which `jti`s are
+//! new (the dedupe insert), the users that email subjects name, and the
+//! providers' level overrides.
+//!
+//! Each statement is a round trip (PostgreSQL) or a hand-off to SQLite's
+//! worker thread, which costs more than the work itself; the batch's rows
+//! travel as one JSON array parameter, so each statement has one text and
+//! stays prepared whatever the batch size.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+
+use super::Job;
+use crate::db::Tx;
+use crate::directory::{User, UserRowPublic, USER_COLUMNS};
+use crate::error::CoreError;
+use crate::set::{Interpretation, UserIdentifier};
+use crate::timefmt::now_ms;
+
+#[derive(Default)]
+pub(crate) struct BatchCtx {
+    /// (issuer, jti) inserted by this batch: each is taken by the first SET
+    /// that carries it; a later one in the same batch is a duplicate.
+    fresh: HashSet<(String, String)>,
+    /// Lower-cased email → the user it names (by email or login), for every
+    /// email subject of the batch; `None` when nobody has it.
+    users: HashMap<String, Option<User>>,
+    /// Provider id → its level overrides (mapping key → level).
+    mappings: HashMap<String, HashMap<String, String>>,
+}
+
+/// The lower-cased email an identifier names, if it names one.
+pub(crate) fn email_of(identifier: &UserIdentifier) -> Option<String> {
+    match identifier {
+        UserIdentifier::Email(email) => Some(email.to_lowercase()),
+        UserIdentifier::Account(uri) => {
+            Some(uri.strip_prefix("acct:").unwrap_or(uri).to_lowercase())
+        }
+        _ => None,
+    }
+}
+
+impl BatchCtx {
+    /// Inserts the batch's (issuer, jti) pairs and reads the users its
+    /// email subjects name.
+    pub(crate) async fn prepare(tx: &mut Tx, jobs: &[Job]) -> Result<Self, CoreError> {
+        let mut ctx = BatchCtx::default();
+        let mut keys = Vec::new();
+        let mut emails = HashSet::new();
+        for job in jobs {
+            let Job::Accept(set, _) = job else { continue };
+            keys.push(Value::Array(vec![
+                Value::String(set.claims.iss.clone()),
+                Value::String(set.claims.jti.clone()),
+            ]));
+            for (_, _, interpretation) in &set.events {
+                if let Interpretation::Apply(d) = interpretation {
+                    emails.extend(d.subject.user.iter().filter_map(email_of));
+                }
+            }
+        }
+        if keys.is_empty() {
+            return Ok(ctx);
+        }
+        let keys = Value::Array(keys).to_string();
+        let now = now_ms();
+        let fresh: Vec<(String, String)> = match tx {
+            Tx::Sqlite(t) => sqlx::query_as(
+                "INSERT INTO received_sets (issuer, jti, received_ms) \
+                 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), $2 FROM json_each($1) WHERE true \
+                 ON CONFLICT DO NOTHING RETURNING issuer, jti",
+            )
+            .bind(&keys)
+            .bind(now)
+            .fetch_all(&mut **t)
+            .await?,
+            Tx::Postgres(t) => sqlx::query_as(
+                "INSERT INTO received_sets (issuer, jti, received_ms) \
+                 SELECT k->>0, k->>1, $2 FROM jsonb_array_elements($1::jsonb) AS k \
+                 ON CONFLICT DO NOTHING RETURNING issuer, jti",
+            )
+            .bind(&keys)
+            .bind(now)
+            .fetch_all(&mut **t)
+            .await?,
+        };
+        ctx.fresh = fresh.into_iter().collect();
+        if emails.is_empty() {
+            return Ok(ctx);
+        }
+        let list: Vec<String> = emails.into_iter().collect();
+        let rows: Vec<UserRowPublic> = match tx {
+            Tx::Sqlite(t) => {
+                let sql = format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE email IN (SELECT value FROM json_each($1)) \
+                     OR login IN (SELECT value FROM json_each($1))"
+                );
+                sqlx::query_as(&sql)
+                    .bind(Value::from(list.clone()).to_string())
+                    .fetch_all(&mut **t)
+                    .await?
+            }
+            Tx::Postgres(t) => {
+                let sql = format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE email = ANY($1) OR login = ANY($1)"
+                );
+                sqlx::query_as(&sql).bind(&list).fetch_all(&mut **t).await?
+            }
+        };
+        let users: Vec<User> = rows
+            .into_iter()
+            .map(UserRowPublic::into_user_without_ids)
+            .collect();
+        for email in list {
+            // As a lookup by email or login would: the oldest such user.
+            let found = users
+                .iter()
+                .filter(|u| u.email == email || u.login == email)
+                .min_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)))
+                .cloned();
+            ctx.users.insert(email, found);
+        }
+        Ok(ctx)
+    }
+
+    /// True for the first SET of the batch with this (issuer, jti) when it
+    /// was not stored before; false for a duplicate.
+    pub(crate) fn take_fresh(&mut self, issuer: &str, jti: &str) -> bool {
+        self.fresh.remove(&(issuer.to_string(), jti.to_string()))
+    }
+
+    /// The user an email names, when the batch read it (`Some(None)`: nobody).
+    pub(crate) fn user_by_email(&self, email: &str) -> Option<Option<User>> {
+        self.users.get(email).cloned()
+    }
+
+    /// The provider's override for a mapping key, read once per batch.
+    pub(crate) async fn mapping(
+        &mut self,
+        tx: &mut Tx,
+        provider_id: &str,
+        key: &str,
+    ) -> Result<Option<String>, CoreError> {
+        if !self.mappings.contains_key(provider_id) {
+            let rows: Vec<(String, String)> = crate::with_tx!(tx, |conn| sqlx::query_as(
+                "SELECT mapping_key, level FROM provider_level_mappings WHERE provider_id = $1"
+            )
+            .bind(provider_id)
+            .fetch_all(&mut *conn)
+            .await?);
+            self.mappings
+                .insert(provider_id.to_string(), rows.into_iter().collect());
+        }
+        Ok(self
+            .mappings
+            .get(provider_id)
+            .and_then(|m| m.get(key))
+            .cloned())
+    }
+}

@@ -8,12 +8,12 @@
 //! its outbox id as `Idempotency-Key`, so an app can drop a repeat after a
 //! crash between its answer and Riskline's record of it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rand::Rng;
 use serde_json::{json, Value};
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 
 use crate::db::{Db, Tx};
 use crate::directory::User;
@@ -44,15 +44,46 @@ pub enum AppSelection {
     Listed(Vec<String>),
 }
 
-/// Wakes the workers when a transaction has committed new rows.
+/// Wakes the workers when a transaction has committed new rows, and hands
+/// this process's worker the rows the SET writer leased to it.
 #[derive(Clone, Default)]
 pub struct ActionBus {
     notify: Arc<Notify>,
+    local: Arc<OnceLock<LocalWorker>>,
+}
+
+struct LocalWorker {
+    owner: String,
+    handoff: mpsc::UnboundedSender<Claimed>,
 }
 
 impl ActionBus {
     pub fn wake(&self) {
         self.notify.notify_one();
+    }
+
+    /// The lease owner of this process's worker, once it runs: the SET
+    /// writer writes a logout's outbox rows already leased to it and hands
+    /// them over at commit, so the call goes out without the worker having
+    /// to wait for SQLite's write lock to claim them.
+    pub(crate) fn local_owner(&self) -> Option<String> {
+        self.local.get().map(|w| w.owner.clone())
+    }
+
+    /// Hands committed rows leased to [`Self::local_owner`] to the worker.
+    /// A row that cannot be handed over is claimed again when its lease ends.
+    pub(crate) fn hand_over(&self, rows: Vec<Claimed>) {
+        let Some(worker) = self.local.get() else {
+            return;
+        };
+        for row in rows {
+            if worker.handoff.send(row).is_err() {
+                tracing::warn!(
+                    "the outbox worker has stopped; its rows return when their lease ends"
+                );
+                return;
+            }
+        }
     }
 }
 
@@ -123,27 +154,46 @@ pub async fn enqueue_logout(
     .await?
     .rows_affected()
     });
+    // Leased at once to this process's worker when the caller hands rows over.
+    let lease = tx.lease_to.clone().map(|owner| (owner, now + LEASE_MS));
     for (app_id, format) in &targets {
-        let payload = json!({ "sub_id": sub_id(&user, format) });
+        let payload = json!({ "sub_id": sub_id(&user, format) }).to_string();
+        let id = format!("obx{}", &uuid::Uuid::new_v4().simple().to_string()[..17]);
         with_tx!(tx, |conn| {
             sqlx::query(
-            "INSERT INTO outbox (id, kind, logout_id, target_id, user_id, payload, status, attempts, next_attempt_ms, deadline_ms, created_ms, updated_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'PENDING', 0, $7, $8, $7, $7)"
+            "INSERT INTO outbox (id, kind, logout_id, target_id, user_id, payload, status, attempts, next_attempt_ms, deadline_ms, created_ms, updated_ms, lease_owner, lease_until_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'PENDING', 0, $7, $8, $7, $7, $9, $10)"
         )
-        .bind(format!("obx{}", &uuid::Uuid::new_v4().simple().to_string()[..17]))
+        .bind(&id)
         .bind(LOGOUT_CALL)
         .bind(&logout_id)
         .bind(app_id)
         .bind(&user.id)
-        .bind(payload.to_string())
+        .bind(&payload)
         .bind(now)
         .bind(now + RETRY_WINDOW_MS)
+        .bind(lease.as_ref().map(|(owner, _)| owner))
+        .bind(lease.as_ref().map(|(_, until)| *until))
         .execute(&mut *conn)
         .await?
         .rows_affected()
         });
+        if lease.is_some() {
+            tx.leased.push(Claimed {
+                id,
+                kind: LOGOUT_CALL.into(),
+                logout_id: Some(logout_id.clone()),
+                target_id: app_id.clone(),
+                user_id: user.id.clone(),
+                payload,
+                attempts: 0,
+                deadline_ms: now + RETRY_WINDOW_MS,
+            });
+        }
     }
     let app_ids: Vec<String> = targets.into_iter().map(|(id, _)| id).collect();
+    // Rows handed over at commit need no wake-up.
+    tx.owes_actions |= !app_ids.is_empty() && lease.is_none();
     if app_ids.is_empty() {
         complete_logout(tx, &logout_id).await?;
     }
@@ -216,13 +266,7 @@ async fn complete_logout(tx: &mut Tx, logout_id: &str) -> Result<(), CoreError> 
         ev = ev.with_outcome("FAILURE", Some("not every app confirmed the logout".into()));
     }
     if succeeded && user_row.is_some() {
-        with_tx!(tx, |conn| sqlx::query(
-            "DELETE FROM risk_contributions WHERE user_id = $1"
-        )
-        .bind(&user_id)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected());
+        crate::risk::clear_contributions(tx, &user_id).await?;
         apply_contribution(
             tx,
             &user_id,
@@ -243,7 +287,7 @@ async fn complete_logout(tx: &mut Tx, logout_id: &str) -> Result<(), CoreError> 
     syslog::append(tx, &ev).await
 }
 
-struct Claimed {
+pub(crate) struct Claimed {
     id: String,
     kind: String,
     logout_id: Option<String>,
@@ -262,7 +306,7 @@ async fn claim(db: &Db, owner: &str, limit: i64) -> Result<Vec<Claimed>, CoreErr
     // PostgreSQL: rows another replica holds are skipped, never waited for or taken twice.
     let lock = match db {
         Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
-        Db::Sqlite(_) => "",
+        Db::Sqlite(..) => "",
     };
     let sql = format!(
         "UPDATE outbox SET lease_owner = $1, lease_until_ms = $2 WHERE id IN ({select}{lock}) \
@@ -278,7 +322,8 @@ async fn claim(db: &Db, owner: &str, limit: i64) -> Result<Vec<Claimed>, CoreErr
         i64,
         i64,
     );
-    let rows: Vec<Row> = with_db!(db, |pool| sqlx::query_as(&sql)
+    // On SQLite, queued behind this process's other writes, not in SQLite's busy handler.
+    let rows: Vec<Row> = crate::with_writer!(db, |pool| sqlx::query_as(&sql)
         .bind(owner)
         .bind(now + LEASE_MS)
         .bind(now)
@@ -541,6 +586,30 @@ async fn deliver(services: &Services, owner: &str, row: Claimed) -> Result<(), C
 /// Runs a delivery worker until the process ends.
 pub fn spawn_worker(services: Services, bus: ActionBus) -> tokio::task::JoinHandle<()> {
     let owner = format!("worker-{}", uuid::Uuid::new_v4().simple());
+    let (handoff, mut handed) = mpsc::unbounded_channel::<Claimed>();
+    // The first worker of a process takes the hand-offs.
+    if bus
+        .local
+        .set(LocalWorker {
+            owner: owner.clone(),
+            handoff,
+        })
+        .is_ok()
+    {
+        let services = services.clone();
+        let owner = owner.clone();
+        tokio::spawn(async move {
+            while let Some(row) = handed.recv().await {
+                let services = services.clone();
+                let owner = owner.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = deliver(&services, &owner, row).await {
+                        tracing::error!("outbox delivery failed: {e}");
+                    }
+                });
+            }
+        });
+    }
     tokio::spawn(async move {
         loop {
             match claim(&services.db, &owner, 16).await {
@@ -604,5 +673,6 @@ pub async fn enqueue_workflow(
     .await?
     .rows_affected()
     });
+    tx.owes_actions = true;
     Ok(id)
 }

@@ -123,7 +123,7 @@ impl Services {
             change.new,
             &LogActor::admin(by),
             &by.transaction_id,
-            change.seq,
+            change.history,
         )
         .await?;
         tx.commit().await?;

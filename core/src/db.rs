@@ -16,9 +16,24 @@ use crate::error::CoreError;
 
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    /// Readers, and this process's one writer connection.
+    Sqlite(SqlitePool, SqliteWriter),
     Postgres(PgPool),
 }
+
+/// SQLite has one writer at a time. Every write transaction of this process
+/// goes through this single connection, in turn (the pool's queue is fair):
+/// - a writer that found SQLite's lock taken would sleep in its busy handler
+///   (1, 2, 5 … 100 ms) and try again, so under a steady stream of group
+///   commits the outbox worker would rarely get in;
+/// - a connection drops its page cache whenever another connection has
+///   written, so one writer keeps the index pages it writes in memory.
+#[derive(Clone, Debug)]
+pub struct SqliteWriter(pub(crate) SqlitePool);
+
+/// As long as SQLite's own busy timeout: a writer that waits longer fails
+/// with an error rather than hanging.
+const WRITER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs the same code against whichever pool `db` holds; `$pool` is bound to
 /// the concrete pool, so the body is type-checked once per engine.
@@ -26,14 +41,41 @@ pub enum Db {
 macro_rules! with_db {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
-            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Sqlite($pool, _) => $body,
             $crate::db::Db::Postgres($pool) => $body,
         }
     };
 }
 
-/// An open transaction on either engine.
-pub enum Tx {
+/// Like [`with_db!`] for a write outside a transaction: on SQLite `$pool`
+/// is the writer connection (see [`SqliteWriter`]).
+#[macro_export]
+macro_rules! with_writer {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite(_, $crate::db::SqliteWriter($pool)) => $body,
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// An open transaction on either engine, with what it has changed and not
+/// yet written: System Log events and risk changes (see
+/// [`crate::syslog::append`] and [`crate::risk::apply_contribution`]).
+pub struct Tx {
+    pub(crate) conn: TxConn,
+    pub(crate) logs: Vec<crate::syslog::PendingLog>,
+    pub(crate) risk: crate::risk::RiskBuffer,
+    pub(crate) policy: crate::policy::store::PolicyCache,
+    /// An action was put in the outbox: wake the workers after commit.
+    pub(crate) owes_actions: bool,
+    /// Set by a caller that hands the rows over after commit: outbox rows
+    /// are written leased to this worker and collected in `leased`.
+    pub(crate) lease_to: Option<String>,
+    pub(crate) leased: Vec<crate::actions::Claimed>,
+}
+
+pub enum TxConn {
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
 }
@@ -42,12 +84,12 @@ pub enum Tx {
 #[macro_export]
 macro_rules! with_tx {
     ($tx:expr, |$conn:ident| $body:expr) => {
-        match $tx {
-            $crate::db::Tx::Sqlite(t) => {
+        match &mut ($tx).conn {
+            $crate::db::TxConn::Sqlite(t) => {
                 let $conn = &mut **t;
                 $body
             }
-            $crate::db::Tx::Postgres(t) => {
+            $crate::db::TxConn::Postgres(t) => {
                 let $conn = &mut **t;
                 $body
             }
@@ -55,14 +97,108 @@ macro_rules! with_tx {
     };
 }
 
+/// Splits `n` rows into power-of-two chunks of at most `max`, so that a
+/// multi-row statement has a handful of texts, each prepared once.
+pub(crate) fn chunk_sizes(mut n: usize, max: usize) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    while n > 0 {
+        let mut size = max;
+        while size > n {
+            size /= 2;
+        }
+        sizes.push(size);
+        n -= size;
+    }
+    sizes
+}
+
+/// The ids of `ids` that `held` has no entry for, sorted and once each:
+/// what a transaction's cache still has to read.
+pub(crate) fn not_yet_read<V>(
+    ids: &[String],
+    held: &std::collections::HashMap<String, V>,
+) -> Vec<String> {
+    let mut wanted: Vec<String> = ids
+        .iter()
+        .filter(|id| !held.contains_key(*id))
+        .cloned()
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    wanted
+}
+
+/// Rows per multi-row statement at most (SQLite allows 32,766 parameters).
+pub(crate) const ROWS_PER_STATEMENT: usize = 128;
+
+/// Runs `$head VALUES (…), (…) $tail` in `$tx` for every row of `$rows`,
+/// in chunks (see [`chunk_sizes`]); `$bind` pushes one row's values.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! execute_values {
+    ($tx:expr, $head:expr, $tail:expr, $rows:expr, |$b:ident, $r:pat_param| $bind:expr) => {{
+        let mut rest = &$rows[..];
+        for size in $crate::db::chunk_sizes(rest.len(), $crate::db::ROWS_PER_STATEMENT) {
+            let (chunk, tail) = rest.split_at(size);
+            rest = tail;
+            $crate::with_tx!($tx, |conn| {
+                let mut q = sqlx::QueryBuilder::new($head);
+                q.push_values(chunk, |mut $b, $r| {
+                    $bind;
+                });
+                q.push($tail);
+                q.build().execute(&mut *conn).await?;
+            });
+        }
+    }};
+}
+
 impl Tx {
-    pub async fn commit(self) -> Result<(), CoreError> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
+    /// Writes the buffered risk changes and System Log events, then commits.
+    pub async fn commit(mut self) -> Result<(), CoreError> {
+        crate::risk::flush(&mut self).await?;
+        self.flush_logs().await?;
+        match self.conn {
+            TxConn::Sqlite(t) => t.commit().await?,
+            TxConn::Postgres(t) => t.commit().await?,
         }
         Ok(())
     }
+
+    /// Writes the System Log events appended so far (commit does this; a
+    /// transaction that reads its own events back calls it first).
+    pub async fn flush_logs(&mut self) -> Result<(), CoreError> {
+        crate::syslog::flush(self).await
+    }
+}
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies committed WAL frames into the database file from a reader
+/// connection, on its own thread. Left to the writer, SQLite checkpoints in
+/// the commit that crosses 1,000 WAL pages, and every SET of that batch
+/// waits for it. PASSIVE never blocks the writer.
+fn checkpoint_in_background(pool: SqlitePool) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if pool.is_closed() {
+                return;
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                if pool.is_closed() {
+                    return;
+                }
+                tracing::warn!("WAL checkpoint failed: {e}");
+            }
+        }
+    });
 }
 
 impl Db {
@@ -86,6 +222,8 @@ impl Db {
                 // A 202 promises durability: FULL syncs the WAL on every commit.
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
+                // 8 MiB of page cache per reader (SQLite's default is 2 MiB).
+                .pragma("cache_size", "-8192")
                 .busy_timeout(Duration::from_secs(10));
             if let Some(dir) = options.get_filename().parent() {
                 if !dir.as_os_str().is_empty() {
@@ -94,12 +232,29 @@ impl Db {
                     })?;
                 }
             }
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(WRITER_TIMEOUT)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(
+                    options
+                        .clone()
+                        // The writer's index pages stay in memory (32 MiB).
+                        .pragma("cache_size", "-32768")
+                        // Checkpoints run beside it (see `checkpoint_in_background`);
+                        // this only bounds the WAL if they fall behind.
+                        .pragma("wal_autocheckpoint", "16384"),
+                )
+                .await
+                .map_err(|e| CoreError::Config(format!("cannot open SQLite database: {e}")))?;
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .connect_with(options)
                 .await
                 .map_err(|e| CoreError::Config(format!("cannot open SQLite database: {e}")))?;
-            Db::Sqlite(pool)
+            checkpoint_in_background(pool.clone());
+            Db::Sqlite(pool, SqliteWriter(writer))
         } else {
             return Err(CoreError::Config(format!(
                 "unsupported database URL {url:?}: use sqlite://path or postgres://…"
@@ -111,7 +266,9 @@ impl Db {
 
     async fn migrate(&self) -> Result<(), CoreError> {
         let result = match self {
-            Db::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await,
+            Db::Sqlite(_, SqliteWriter(pool)) => {
+                sqlx::migrate!("../migrations/sqlite").run(pool).await
+            }
             Db::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await,
         };
         result.map_err(|e| CoreError::Config(format!("database migration failed: {e}")))
@@ -119,7 +276,7 @@ impl Db {
 
     pub fn engine(&self) -> &'static str {
         match self {
-            Db::Sqlite(_) => "sqlite",
+            Db::Sqlite(..) => "sqlite",
             Db::Postgres(_) => "postgres",
         }
     }
@@ -134,14 +291,55 @@ impl Db {
         .is_ok())
     }
 
+    /// Opens a transaction; on SQLite, on the writer connection, after this
+    /// process's other write transactions (see [`SqliteWriter`]).
     pub async fn begin(&self) -> Result<Tx, CoreError> {
-        Ok(match self {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        let conn =
+            match self {
+                Db::Sqlite(_, SqliteWriter(writer)) => {
+                    // IMMEDIATE: the write lock now, so a transaction that reads
+                    // before it writes cannot fail on another process's write.
+                    TxConn::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await.map_err(
+                        |e| match e {
+                            sqlx::Error::PoolTimedOut => CoreError::Internal(
+                                "timed out waiting for the SQLite database's write lock".into(),
+                            ),
+                            e => e.into(),
+                        },
+                    )?)
+                }
+                Db::Postgres(pool) => TxConn::Postgres(pool.begin().await?),
+            };
+        Ok(Tx {
+            conn,
+            logs: Vec::new(),
+            risk: Default::default(),
+            policy: Default::default(),
+            owes_actions: false,
+            lease_to: None,
+            leased: Vec::new(),
         })
     }
 
     pub async fn close(&self) {
+        if let Db::Sqlite(_, SqliteWriter(writer)) = self {
+            writer.close().await;
+        }
         with_db!(self, |pool| pool.close().await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::chunk_sizes;
+
+    #[test]
+    fn rows_are_written_in_power_of_two_chunks() {
+        assert_eq!(chunk_sizes(0, 128), Vec::<usize>::new());
+        assert_eq!(chunk_sizes(1, 128), vec![1]);
+        assert_eq!(chunk_sizes(300, 128), vec![128, 128, 32, 8, 4]);
+        assert_eq!(chunk_sizes(7, 4), vec![4, 2, 1]);
     }
 }

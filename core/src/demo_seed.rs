@@ -15,13 +15,11 @@ use crate::error::CoreError;
 use crate::policy::CATCH_ALL_RULE_ID;
 use crate::risk::{ADMIN_REPORTED, ADMIN_SOURCE, PROVIDER_REPORTED};
 use crate::services::{Principal, Role, Services};
-use crate::syslog::{search_text, LogActor, LogEvent, LogTarget};
+use crate::syslog::{LogActor, LogEvent, LogTarget};
 use crate::timefmt::{now_ms, rfc3339_ms};
 use crate::{ids, with_db, with_tx};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
-/// Rows per multi-row INSERT: well under SQLite's 32,766 bound parameters.
-const LOG_ROWS_PER_INSERT: usize = 500;
 /// Log events per transaction.
 const LOG_EVENTS_PER_TX: usize = 20_000;
 pub const DEMO_DOMAIN: &str = "demo.riskline.example";
@@ -753,20 +751,6 @@ async fn insert_current_risk(
     Ok(())
 }
 
-/// A log_events row: uuid, published_ms, event_type, severity, actor_id,
-/// outcome_result, transaction_id, body, search_text.
-struct LogRow(
-    String,
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-);
-
 /// Writes and empties `batch` in one transaction; returns how many.
 async fn write_log_batch(
     services: &Services,
@@ -776,68 +760,10 @@ async fn write_log_batch(
     if n == 0 {
         return Ok(0);
     }
-    let rows: Vec<LogRow> = batch
-        .iter()
-        .map(|ev| {
-            let body = serde_json::to_string(ev).map_err(|e| CoreError::Internal(e.to_string()))?;
-            Ok(LogRow(
-                ev.uuid.clone(),
-                crate::syslog::published_ms(ev),
-                ev.event_type.clone(),
-                ev.severity.clone(),
-                ev.actor.id.clone(),
-                ev.outcome.result.clone(),
-                ev.transaction.id.clone(),
-                body,
-                search_text(ev),
-            ))
-        })
-        .collect::<Result<_, CoreError>>()?;
+    // Appends are written together, in multi-row inserts, at commit.
     let mut tx = services.db.begin().await?;
-    for (events, rows) in batch
-        .chunks(LOG_ROWS_PER_INSERT)
-        .zip(rows.chunks(LOG_ROWS_PER_INSERT))
-    {
-        let seqs: Vec<(i64, String)> = with_tx!(&mut tx, |conn| {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO log_events (uuid, published_ms, event_type, severity, actor_id, outcome_result, transaction_id, body, search_text) ",
-            );
-            q.push_values(rows, |mut b, r| {
-                b.push_bind(&r.0)
-                    .push_bind(r.1)
-                    .push_bind(&r.2)
-                    .push_bind(&r.3)
-                    .push_bind(&r.4)
-                    .push_bind(&r.5)
-                    .push_bind(&r.6)
-                    .push_bind(&r.7)
-                    .push_bind(&r.8);
-            });
-            q.push(" RETURNING seq, uuid");
-            q.build_query_as().fetch_all(&mut *conn).await?
-        });
-        let targets: Vec<(i64, &str)> = events
-            .iter()
-            .flat_map(|ev| {
-                let seq = seqs
-                    .iter()
-                    .find(|(_, u)| *u == ev.uuid)
-                    .map_or(0, |(s, _)| *s);
-                ev.target.iter().map(move |t| (seq, t.id.as_str()))
-            })
-            .filter(|(seq, _)| *seq > 0)
-            .collect();
-        if !targets.is_empty() {
-            with_tx!(&mut tx, |conn| {
-                let mut q =
-                    sqlx::QueryBuilder::new("INSERT INTO log_event_targets (seq, target_id) ");
-                q.push_values(&targets, |mut b, (seq, id)| {
-                    b.push_bind(*seq).push_bind(*id);
-                });
-                q.push(" ON CONFLICT DO NOTHING");
-                q.build().execute(&mut *conn).await?;
-            });
-        }
+    for ev in batch.iter() {
+        crate::syslog::append(&mut tx, ev).await?;
     }
     tx.commit().await?;
     batch.clear();

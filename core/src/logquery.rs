@@ -693,7 +693,7 @@ pub enum Dialect {
 impl Dialect {
     pub fn of(db: &Db) -> Dialect {
         match db {
-            Db::Sqlite(_) => Dialect::Sqlite,
+            Db::Sqlite(..) => Dialect::Sqlite,
             Db::Postgres(_) => Dialect::Postgres,
         }
     }
@@ -1107,7 +1107,7 @@ impl Services {
     /// On SQLite, the filter's target ids that have more than
     /// [`COMMON_TARGET_EVENTS`] events (each counted up to that bound).
     async fn common_targets(&self, query: &LogQuery) -> Result<Vec<String>, CoreError> {
-        let (Db::Sqlite(pool), Some(filter)) = (&self.db, &query.filter) else {
+        let (Db::Sqlite(pool, _), Some(filter)) = (&self.db, &query.filter) else {
             return Ok(Vec::new());
         };
         let mut ids = Vec::new();
@@ -1727,7 +1727,7 @@ impl Services {
     /// Where a tail opened now starts: after everything already committed.
     pub async fn tail_start(&self) -> Result<TailPosition, CoreError> {
         Ok(match &self.db {
-            Db::Sqlite(pool) => TailPosition::Seq(
+            Db::Sqlite(pool, _) => TailPosition::Seq(
                 sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM log_events")
                     .fetch_one(pool)
                     .await?,
@@ -1764,15 +1764,14 @@ impl Services {
     ) -> Result<TailBatch, CoreError> {
         // A position from another engine (a Last-Event-ID after a move) starts afresh.
         let from = match (&self.db, from) {
-            (Db::Sqlite(_), TailPosition::Seq(_)) | (Db::Postgres(_), TailPosition::Xid { .. }) => {
-                from.clone()
-            }
+            (Db::Sqlite(..), TailPosition::Seq(_))
+            | (Db::Postgres(_), TailPosition::Xid { .. }) => from.clone(),
             _ => self.tail_start().await?,
         };
         // The end of this read: the newest committed row, or the TAIL_SCAN-th
         // row after `from` when there are more.
         let (end, truncated) = match (&self.db, &from) {
-            (Db::Sqlite(pool), TailPosition::Seq(at)) => {
+            (Db::Sqlite(pool, _), TailPosition::Seq(at)) => {
                 let (nth, max): (Option<i64>, i64) = sqlx::query_as(
                     "SELECT (SELECT seq FROM log_events WHERE seq > $1 ORDER BY seq LIMIT 1 OFFSET $2), \
                      (SELECT COALESCE(MAX(seq), 0) FROM log_events)",

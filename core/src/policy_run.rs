@@ -7,15 +7,15 @@ use crate::actions::{enqueue_logout, enqueue_workflow, AppSelection};
 use crate::db::Tx;
 use crate::directory::User;
 use crate::error::CoreError;
-use crate::policy::{self, policy_log_target, rule_log_target, EvalInput, LogoutApps, RuleAction};
+use crate::policy::{self, policy_log_target, rule_log_target, LogoutApps, RuleAction};
+use crate::risk::{HistoryRef, RuleOutcome};
 use crate::set::RiskLevel;
 use crate::syslog::{self, LogActor, LogEvent};
-use crate::with_tx;
 
 /// Evaluates the policy for `user` at its new `level` after `detection`,
 /// logs `policy.entity_risk.evaluate` and `policy.entity_risk.action`, and
 /// enqueues what the matched rule asks for. The rule and the action it owed
-/// are noted on the detection's history entry `history_seq`.
+/// are noted on the detection's history entry `history`.
 #[allow(clippy::too_many_arguments)]
 pub async fn run_policy(
     tx: &mut Tx,
@@ -25,19 +25,15 @@ pub async fn run_policy(
     level: RiskLevel,
     actor: &LogActor,
     transaction_id: &str,
-    history_seq: Option<i64>,
+    history: Option<HistoryRef>,
 ) -> Result<(), CoreError> {
-    let rules = policy::load_rules(tx).await?;
-    let groups = policy::groups_of_in_tx(tx, &user.id).await?;
-    let input = EvalInput {
-        user_id: &user.id,
-        group_ids: &groups,
-        detection,
-        level,
-    };
-    let Some(rule) = policy::evaluate(&rules, &input) else {
+    // Read once per transaction: a group commit evaluates many detections.
+    policy::store::cache_rules(tx).await?;
+    policy::store::cache_groups(tx, std::slice::from_ref(&user.id)).await?;
+    let Some(rule) = tx.policy.decide(&user.id, detection, level) else {
         return Ok(());
     };
+    let rule = &rule;
     let risk = json!({ "level": level.as_str(), "detectionName": detection });
     let mut evaluate = LogEvent::new(
         "policy.entity_risk.evaluate",
@@ -101,21 +97,17 @@ pub async fn run_policy(
             delivery_ref = Some(delivery);
         }
     }
-    if let Some(seq) = history_seq {
-        with_tx!(tx, |conn| {
-            sqlx::query(
-            "UPDATE risk_history SET rule_id = $1, rule_name = $2, rule_action = $3, logout_id = $4, delivery_id = $5 WHERE seq = $6"
-        )
-        .bind(&rule.id)
-        .bind(&rule.name)
-        .bind(rule.action.as_str())
-        .bind(&logout_ref)
-        .bind(&delivery_ref)
-        .bind(seq)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-        });
+    if let Some(entry) = history {
+        tx.risk.note_rule(
+            entry,
+            RuleOutcome {
+                rule_id: rule.id.clone(),
+                rule_name: rule.name.clone(),
+                rule_action: rule.action.as_str().to_string(),
+                logout_id: logout_ref,
+                delivery_id: delivery_ref,
+            },
+        );
     }
     syslog::append(tx, &action).await
 }

@@ -857,7 +857,7 @@ impl Services {
         // which covers these queries. SQLite is told to, as its statistics
         // (once ANALYZE has run) can mislead it.
         let hint = match &self.db {
-            crate::db::Db::Sqlite(_) => " INDEXED BY log_events_receive",
+            crate::db::Db::Sqlite(..) => " INDEXED BY log_events_receive",
             crate::db::Db::Postgres(_) => "",
         };
         let last_sql = format!(
@@ -1901,7 +1901,7 @@ mod tests {
                 CASE WHEN i % 50 = 0 THEN 'FAILURE' WHEN i % 4 = 0 THEN 'SKIPPED' ELSE 'SUCCESS' END, 'txn' || i, '{body}'"))), vec![]).await;
         if let Db::Postgres(pool) = &s.db {
             sqlx::query("VACUUM ANALYZE").execute(pool).await.unwrap();
-        } else if let Db::Sqlite(pool) = &s.db {
+        } else if let Db::Sqlite(pool, _) = &s.db {
             sqlx::query("ANALYZE").execute(pool).await.unwrap();
         }
         eprintln!("{engine:?}: seeded in {:?}", started.elapsed());

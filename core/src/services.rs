@@ -102,6 +102,7 @@ pub struct Services {
     pub receiver: Receiver,
     pub actions: crate::actions::ActionBus,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub(crate) signing_keys: crate::signing::KeyPairCache,
 }
 
 impl Services {
@@ -133,6 +134,7 @@ impl Services {
             receiver,
             actions,
             metrics,
+            signing_keys: Default::default(),
         })
     }
 }

@@ -3,7 +3,11 @@
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 use rsa::RsaPrivateKey;
@@ -17,7 +21,31 @@ use crate::with_db;
 /// The key that signs, with its `kid`.
 pub struct OrgKey {
     pub kid: String,
-    pub key: EncodingKey,
+    key: Arc<RsaKeyPair>,
+}
+
+/// Private keys parsed once (parsing checks the key, which costs more than
+/// a signature), by `kid`: a kid names one key for good.
+#[derive(Clone, Default)]
+pub(crate) struct KeyPairCache(Arc<Mutex<HashMap<String, Arc<RsaKeyPair>>>>);
+
+impl KeyPairCache {
+    fn get_or_parse(&self, kid: &str, der_b64: &str) -> Result<Arc<RsaKeyPair>, CoreError> {
+        if let Some(k) = self.0.lock().ok().and_then(|m| m.get(kid).cloned()) {
+            return Ok(k);
+        }
+        let der = STANDARD
+            .decode(der_b64)
+            .map_err(|e| CoreError::Internal(format!("signing key {kid}: {e}")))?;
+        let parsed = Arc::new(
+            RsaKeyPair::from_der(&der)
+                .map_err(|e| CoreError::Internal(format!("signing key {kid}: {e}")))?,
+        );
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(kid.to_string(), parsed.clone());
+        }
+        Ok(parsed)
+    }
 }
 
 fn generate() -> Result<(String, String, Value), CoreError> {
@@ -101,13 +129,8 @@ impl Services {
         .await?
         });
         let (kid, der) = row.ok_or_else(|| CoreError::Internal("no active signing key".into()))?;
-        let der = STANDARD
-            .decode(der)
-            .map_err(|e| CoreError::Internal(e.to_string()))?;
-        Ok(OrgKey {
-            kid,
-            key: EncodingKey::from_rsa_der(&der),
-        })
+        let key = self.signing_keys.get_or_parse(&kid, &der)?;
+        Ok(OrgKey { kid, key })
     }
 }
 
@@ -121,9 +144,11 @@ pub fn gtr_bearer(
     endpoint: &str,
     now_secs: i64,
 ) -> Result<String, CoreError> {
-    let mut header = Header::new(Algorithm::RS256);
-    header.typ = Some("global-token-revocation+jwt".into());
-    header.kid = Some(key.kid.clone());
+    let header = json!({
+        "alg": "RS256",
+        "typ": "global-token-revocation+jwt",
+        "kid": key.kid,
+    });
     let aud = endpoint.split(['?', '#']).next().unwrap_or(endpoint);
     let claims = json!({
         "iss": issuer,
@@ -134,6 +159,22 @@ pub fn gtr_bearer(
         "nbf": now_secs - 300,
         "exp": now_secs + 300,
     });
-    jsonwebtoken::encode(&header, &claims, &key.key)
-        .map_err(|e| CoreError::Internal(format!("signing failed: {e}")))
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let mut signature = vec![0; key.key.public_modulus_len()];
+    key.key
+        .sign(
+            &RSA_PKCS1_SHA256,
+            &SystemRandom::new(),
+            signing_input.as_bytes(),
+            &mut signature,
+        )
+        .map_err(|e| CoreError::Internal(format!("signing failed: {e}")))?;
+    Ok(format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(signature)
+    ))
 }

@@ -85,7 +85,9 @@ impl LogEvent {
     /// A successful INFO event caused by `actor`.
     pub fn new(event_type: &str, display_message: &str, actor: LogActor) -> Self {
         LogEvent {
-            uuid: uuid::Uuid::new_v4().to_string(),
+            // Time-ordered: each new event lands at the end of the uuid
+            // index rather than on a random page of it.
+            uuid: uuid::Uuid::now_v7().to_string(),
             published: rfc3339_ms(now_ms()),
             event_type: event_type.into(),
             version: "0".into(),
@@ -209,38 +211,103 @@ pub fn search_text(ev: &LogEvent) -> String {
     parts.join(" ")
 }
 
-/// Appends `ev` inside `tx`, so it commits or rolls back with the change it records.
+/// A System Log event serialised for its row, waiting for its
+/// transaction's commit.
+pub(crate) struct PendingLog {
+    uuid: String,
+    published_ms: i64,
+    event_type: String,
+    severity: String,
+    actor_id: String,
+    outcome_result: String,
+    transaction_id: String,
+    body: String,
+    search_text: String,
+    target_ids: Vec<String>,
+}
+
+/// Events a transaction keeps before writing them (bounds its memory).
+const MAX_PENDING_LOGS: usize = 512;
+
+/// Appends `ev` inside `tx`, so it commits or rolls back with the change it
+/// records. The row is written with the transaction's other events in a few
+/// multi-row inserts before it commits (each statement is a round trip, or a
+/// hand-off to SQLite's thread, which costs more than the insert itself).
 pub async fn append(tx: &mut Tx, ev: &LogEvent) -> Result<(), CoreError> {
     let body = serde_json::to_string(ev).map_err(|e| CoreError::Internal(e.to_string()))?;
-    let published = published_ms(ev);
-    let search = search_text(ev);
-    with_tx!(tx, |conn| {
-        let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO log_events (uuid, published_ms, event_type, severity, actor_id, outcome_result, transaction_id, body, search_text) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
-        )
-        .bind(&ev.uuid)
-        .bind(published)
-        .bind(&ev.event_type)
-        .bind(&ev.severity)
-        .bind(&ev.actor.id)
-        .bind(&ev.outcome.result)
-        .bind(&ev.transaction.id)
-        .bind(&body)
-        .bind(&search)
-        .fetch_one(&mut *conn)
-        .await?;
-        for target in &ev.target {
-            sqlx::query(
-                "INSERT INTO log_event_targets (seq, target_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(seq)
-            .bind(&target.id)
-            .execute(&mut *conn)
-            .await?;
+    let mut target_ids: Vec<String> = Vec::with_capacity(ev.target.len());
+    for t in &ev.target {
+        if !target_ids.contains(&t.id) {
+            target_ids.push(t.id.clone());
         }
-        Ok(())
-    })
+    }
+    tx.logs.push(PendingLog {
+        uuid: ev.uuid.clone(),
+        published_ms: published_ms(ev),
+        event_type: ev.event_type.clone(),
+        severity: ev.severity.clone(),
+        actor_id: ev.actor.id.clone(),
+        outcome_result: ev.outcome.result.clone(),
+        transaction_id: ev.transaction.id.clone(),
+        body,
+        search_text: search_text(ev),
+        target_ids,
+    });
+    if tx.logs.len() >= MAX_PENDING_LOGS {
+        flush(tx).await?;
+    }
+    Ok(())
+}
+
+/// Writes `tx`'s buffered events: their rows, then their targets'.
+pub(crate) async fn flush(tx: &mut Tx) -> Result<(), CoreError> {
+    if tx.logs.is_empty() {
+        return Ok(());
+    }
+    let logs = std::mem::take(&mut tx.logs);
+    // uuid → seq, for the target rows.
+    let mut seqs: std::collections::HashMap<String, i64> =
+        std::collections::HashMap::with_capacity(logs.len());
+    let mut rest: &[PendingLog] = &logs;
+    for size in crate::db::chunk_sizes(logs.len(), crate::db::ROWS_PER_STATEMENT) {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        let rows: Vec<(String, i64)> = with_tx!(tx, |conn| {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO log_events (uuid, published_ms, event_type, severity, actor_id, outcome_result, transaction_id, body, search_text) ",
+            );
+            q.push_values(chunk, |mut row, l| {
+                row.push_bind(&l.uuid)
+                    .push_bind(l.published_ms)
+                    .push_bind(&l.event_type)
+                    .push_bind(&l.severity)
+                    .push_bind(&l.actor_id)
+                    .push_bind(&l.outcome_result)
+                    .push_bind(&l.transaction_id)
+                    .push_bind(&l.body)
+                    .push_bind(&l.search_text);
+            });
+            q.push(" RETURNING uuid, seq");
+            q.build_query_as().fetch_all(&mut *conn).await?
+        });
+        seqs.extend(rows);
+    }
+    let mut targets: Vec<(i64, &str)> = Vec::new();
+    for l in &logs {
+        let seq = seqs
+            .get(&l.uuid)
+            .copied()
+            .ok_or_else(|| CoreError::Internal(format!("log event {} was not written", l.uuid)))?;
+        targets.extend(l.target_ids.iter().map(|t| (seq, t.as_str())));
+    }
+    crate::execute_values!(
+        tx,
+        "INSERT INTO log_event_targets (seq, target_id) ",
+        " ON CONFLICT DO NOTHING",
+        targets,
+        |row, (seq, target)| row.push_bind(*seq).push_bind(*target)
+    );
+    Ok(())
 }
 
 /// Writes one event in its own transaction (for events that record no other change).

@@ -908,7 +908,7 @@ async fn fill(server: &TestServer, n: i64, start_ms: i64) {
     let targets = "INSERT INTO log_event_targets SELECT seq, 'tgt'||(seq%20000) FROM log_events WHERE uuid LIKE 'b%'; \
                    INSERT INTO log_event_targets SELECT seq, 'hot' FROM log_events WHERE uuid LIKE 'b%' AND seq % 5 = 0;";
     match &server.services.db {
-        Db::Sqlite(pool) => {
+        Db::Sqlite(pool, _) => {
             let sql = format!(
                 "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < {n}) {insert} {} FROM c; {targets} ANALYZE;",
                 columns.replace("BODY", &body(sqlite_json, "json_array"))

@@ -583,6 +583,8 @@ async fn tail_never_misses_a_late_commit(engine: Engine) {
     let early = LogEvent::new("test.tail.early", "Written first, committed last", actor(1));
     let mut slow = server.services.db.begin().await.unwrap();
     syslog::append(&mut slow, &early).await.unwrap();
+    // Its row is written now, though the transaction commits last.
+    slow.flush_logs().await.unwrap();
 
     // On PostgreSQL this commits at once with a later seq; on SQLite it waits
     // for the slow transaction's write lock.
@@ -785,7 +787,7 @@ mod bench {
         let insert = "INSERT INTO log_events (uuid, published_ms, event_type, severity, actor_id, outcome_result, transaction_id, body, search_text) ";
         let targets = "INSERT INTO log_event_targets SELECT seq, 'tgt'||(seq%20000) FROM log_events WHERE uuid LIKE 'b%';";
         match &server.services.db {
-            Db::Sqlite(pool) => {
+            Db::Sqlite(pool, _) => {
                 let sql = format!(
                     "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < {n}) {insert} {} FROM c; {targets} ANALYZE;",
                     columns.replace("BODY", &body("json_object", "json_array"))

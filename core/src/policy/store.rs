@@ -11,12 +11,15 @@ use serde_json::Value;
 use super::rules::{parse_actions, parse_conditions};
 use super::{
     actions_json, conditions_json, parse_rule_body, policy_log_target, rule_log_target, Conditions,
-    LogoutApps, Policy, Rule, RuleAction, RuleStatus, CATCH_ALL_PRIORITY, ENTITY_RISK_POLICY_ID,
-    MAX_CUSTOM_PRIORITY,
+    EvalInput, LogoutApps, Policy, Rule, RuleAction, RuleStatus, CATCH_ALL_PRIORITY,
+    ENTITY_RISK_POLICY_ID, MAX_CUSTOM_PRIORITY,
 };
-use crate::db::Tx;
+use std::collections::HashMap;
+
+use crate::db::{Tx, TxConn};
 use crate::error::{Cause, CoreError};
 use crate::services::{Principal, Services};
+use crate::set::RiskLevel;
 use crate::syslog::{self, LogEvent};
 use crate::timefmt::now_ms;
 use crate::{with_db, with_tx};
@@ -114,6 +117,73 @@ pub async fn groups_of_in_tx(tx: &mut Tx, user_id: &str) -> Result<Vec<String>, 
     .bind(user_id)
     .fetch_all(&mut *conn)
     .await?))
+}
+
+/// What a transaction has read of the policy: its rules, and the groups
+/// of the users it evaluated, so that a group commit reads each once.
+#[derive(Default)]
+pub(crate) struct PolicyCache {
+    rules: Option<Vec<Rule>>,
+    groups: HashMap<String, Vec<String>>,
+}
+
+/// Reads the rules into `tx`'s cache, once per transaction.
+pub(crate) async fn cache_rules(tx: &mut Tx) -> Result<(), CoreError> {
+    if tx.policy.rules.is_none() {
+        tx.policy.rules = Some(load_rules(tx).await?);
+    }
+    Ok(())
+}
+
+/// Reads into `tx`'s cache the groups of each of `user_ids` it does not hold.
+pub(crate) async fn cache_groups(tx: &mut Tx, user_ids: &[String]) -> Result<(), CoreError> {
+    let wanted = crate::db::not_yet_read(user_ids, &tx.policy.groups);
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<(String, String)> = match &mut tx.conn {
+        TxConn::Sqlite(t) => {
+            sqlx::query_as(
+                "SELECT user_id, group_id FROM group_members                  WHERE user_id IN (SELECT value FROM json_each($1)) ORDER BY group_id",
+            )
+            .bind(Value::from(wanted.clone()).to_string())
+            .fetch_all(&mut **t)
+            .await?
+        }
+        TxConn::Postgres(t) => {
+            sqlx::query_as(
+                "SELECT user_id, group_id FROM group_members WHERE user_id = ANY($1) ORDER BY group_id",
+            )
+            .bind(&wanted)
+            .fetch_all(&mut **t)
+            .await?
+        }
+    };
+    for id in wanted {
+        tx.policy.groups.insert(id, Vec::new());
+    }
+    for (user_id, group_id) in rows {
+        if let Some(groups) = tx.policy.groups.get_mut(&user_id) {
+            groups.push(group_id);
+        }
+    }
+    Ok(())
+}
+
+impl PolicyCache {
+    /// The rule that decides for `user_id` (whose groups must be cached) at
+    /// `level` after `detection`; `None` before [`cache_rules`].
+    pub(crate) fn decide(&self, user_id: &str, detection: &str, level: RiskLevel) -> Option<Rule> {
+        let rules = self.rules.as_deref()?;
+        let no_groups = Vec::new();
+        let input = EvalInput {
+            user_id,
+            group_ids: self.groups.get(user_id).unwrap_or(&no_groups),
+            detection,
+            level,
+        };
+        super::evaluate(rules, &input).cloned()
+    }
 }
 
 /// Takes the policy's lock: the first statement of every rule change.

@@ -221,7 +221,7 @@ pub(crate) async fn apply_accepted(
                 change.new,
                 &provider_actor(&set.provider),
                 &ev.transaction.id,
-                change.seq,
+                change.history,
             )
             .await?;
         }

@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value;
 
 use super::Job;
-use crate::db::Tx;
+use crate::db::{Tx, TxConn};
 use crate::directory::{User, UserRowPublic, USER_COLUMNS};
 use crate::error::CoreError;
 use crate::set::{Interpretation, UserIdentifier};
@@ -66,8 +66,8 @@ impl BatchCtx {
         }
         let keys = Value::Array(keys).to_string();
         let now = now_ms();
-        let fresh: Vec<(String, String)> = match tx {
-            Tx::Sqlite(t) => sqlx::query_as(
+        let fresh: Vec<(String, String)> = match &mut tx.conn {
+            TxConn::Sqlite(t) => sqlx::query_as(
                 "INSERT INTO received_sets (issuer, jti, received_ms) \
                  SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), $2 FROM json_each($1) WHERE true \
                  ON CONFLICT DO NOTHING RETURNING issuer, jti",
@@ -76,7 +76,7 @@ impl BatchCtx {
             .bind(now)
             .fetch_all(&mut **t)
             .await?,
-            Tx::Postgres(t) => sqlx::query_as(
+            TxConn::Postgres(t) => sqlx::query_as(
                 "INSERT INTO received_sets (issuer, jti, received_ms) \
                  SELECT k->>0, k->>1, $2 FROM jsonb_array_elements($1::jsonb) AS k \
                  ON CONFLICT DO NOTHING RETURNING issuer, jti",
@@ -91,8 +91,8 @@ impl BatchCtx {
             return Ok(ctx);
         }
         let list: Vec<String> = emails.into_iter().collect();
-        let rows: Vec<UserRowPublic> = match tx {
-            Tx::Sqlite(t) => {
+        let rows: Vec<UserRowPublic> = match &mut tx.conn {
+            TxConn::Sqlite(t) => {
                 let sql = format!(
                     "SELECT {USER_COLUMNS} FROM users WHERE email IN (SELECT value FROM json_each($1)) \
                      OR login IN (SELECT value FROM json_each($1))"
@@ -102,7 +102,7 @@ impl BatchCtx {
                     .fetch_all(&mut **t)
                     .await?
             }
-            Tx::Postgres(t) => {
+            TxConn::Postgres(t) => {
                 let sql = format!(
                     "SELECT {USER_COLUMNS} FROM users WHERE email = ANY($1) OR login = ANY($1)"
                 );
@@ -113,6 +113,14 @@ impl BatchCtx {
             .into_iter()
             .map(UserRowPublic::into_user_without_ids)
             .collect();
+        // Their risk and groups too: the batch's detections then cost no
+        // statement until it commits (see `risk::RiskBuffer`).
+        let mut ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        crate::risk::load(tx, &ids).await?;
+        crate::policy::store::cache_groups(tx, &ids).await?;
+        crate::policy::store::cache_rules(tx).await?;
         for email in list {
             // As a lookup by email or login would: the oldest such user.
             let found = users

@@ -32,7 +32,7 @@ pub(crate) async fn run(
     actions: crate::actions::ActionBus,
     metrics: Arc<Metrics>,
 ) {
-    if matches!(db, Db::Sqlite(_)) {
+    if matches!(db, Db::Sqlite(..)) {
         return run_lane(db, rx, actions, metrics).await;
     }
     let mut lanes = Vec::with_capacity(PG_LANES);
@@ -97,7 +97,7 @@ async fn run_lane(
         }
         metrics.batch.observe_units(batch.len() as u64);
         let started = Instant::now();
-        let owes_actions = commit_batch(&db, std::mem::take(&mut batch)).await;
+        let owes_actions = commit_batch(&db, &actions, std::mem::take(&mut batch)).await;
         metrics.commit.observe(started.elapsed());
         // An action the batch owes is in the outbox now: deliver it at once.
         // Only then: each wake-up makes the worker take SQLite's write lock,
@@ -123,29 +123,29 @@ fn answer(job: Job, result: Result<(), CoreError>) {
     let _ = done.send(result);
 }
 
-/// Applies and commits `jobs`; true when an owed action may have been
-/// enqueued (a pending outbox row due from the batch's start on).
-async fn try_batch(db: &Db, jobs: &[Job]) -> Result<bool, CoreError> {
-    let started_ms = crate::timefmt::now_ms();
+/// Applies and commits `jobs`; true when they put an action in the outbox
+/// that this process's worker was not handed.
+async fn try_batch(
+    db: &Db,
+    actions: &crate::actions::ActionBus,
+    jobs: &[Job],
+) -> Result<bool, CoreError> {
     let mut tx = db.begin().await?;
+    tx.lease_to = actions.local_owner();
     let mut ctx = BatchCtx::prepare(&mut tx, jobs).await?;
     for job in jobs {
         apply_one(&mut tx, &mut ctx, job).await?;
     }
-    let owes: bool = crate::with_tx!(&mut tx, |conn| {
-        sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM outbox WHERE status = 'PENDING' AND next_attempt_ms >= $1)"
-    )
-    .bind(started_ms)
-    .fetch_one(&mut *conn)
-    .await?
-    });
+    let leased = std::mem::take(&mut tx.leased);
+    let owes = tx.owes_actions;
     tx.commit().await?;
+    // Durable now: the worker calls out at once.
+    actions.hand_over(leased);
     Ok(owes)
 }
 
-async fn commit_batch(db: &Db, jobs: Vec<Job>) -> bool {
-    match try_batch(db, &jobs).await {
+async fn commit_batch(db: &Db, actions: &crate::actions::ActionBus, jobs: Vec<Job>) -> bool {
+    match try_batch(db, actions, &jobs).await {
         Ok(owes) => {
             jobs.into_iter().for_each(|job| answer(job, Ok(())));
             owes
@@ -163,7 +163,7 @@ async fn commit_batch(db: &Db, jobs: Vec<Job>) -> bool {
             );
             let mut owes = false;
             for job in jobs {
-                let result = try_batch(db, std::slice::from_ref(&job)).await;
+                let result = try_batch(db, actions, std::slice::from_ref(&job)).await;
                 match &result {
                     Ok(o) => owes |= o,
                     Err(e) => tracing::error!("could not store a SET: {e}"),

@@ -14,11 +14,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::{Engine, Options, TestServer, API_TOKEN};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-const KEY_1: &str = include_str!("fixtures/transmitter-key.pem");
 const USER_RISK: &str = "https://schemas.okta.com/secevent/okta/event-type/user-risk-change";
 const ORG: &str = "http://riskline.test";
 
@@ -67,20 +65,9 @@ async fn start_transmitter() -> String {
 }
 
 fn high_set(issuer: &str, email: &str) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let claims = json!({"iss": issuer, "aud": ORG, "iat": now, "jti": uuid::Uuid::new_v4().to_string(),
+    let claims = json!({"iss": issuer, "aud": ORG, "iat": common::now_secs(), "jti": uuid::Uuid::new_v4().to_string(),
         "events": {USER_RISK: {"subject": {"user": {"format": "email", "email": email}}, "current_level": "high"}}});
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some("test-key-1".into());
-    jsonwebtoken::encode(
-        &header,
-        &claims,
-        &EncodingKey::from_rsa_pem(KEY_1.as_bytes()).unwrap(),
-    )
-    .unwrap()
+    common::sign_set(&claims)
 }
 
 /// Calls the API of any server at `base` with the bootstrap token.

@@ -9,8 +9,9 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{Engine, TestServer, Transmitter, ADMIN_EMAIL, ADMIN_PASSWORD, API_TOKEN};
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use common::{
+    sign_set as sign, Engine, TestServer, Transmitter, ADMIN_EMAIL, ADMIN_PASSWORD, API_TOKEN,
+};
 use reqwest::Method;
 use riskline_core::logquery::{parse_filter, LogQuery, CSV_COLUMNS};
 use riskline_core::syslog::{self, LogActor, LogEvent, LogTarget};
@@ -21,7 +22,6 @@ const EXPORT: &str = "/api/v1/logs/export";
 const STREAM: &str = "/api/v1/logs/stream";
 const SET_PATH: &str = "/security/api/v1/security-events";
 const USER_RISK: &str = "https://schemas.okta.com/secevent/okta/event-type/user-risk-change";
-const KEY_1: &str = include_str!("fixtures/transmitter-key.pem");
 
 fn ssws() -> String {
     format!("SSWS {API_TOKEN}")
@@ -466,18 +466,6 @@ impl Tail {
         }
         seen
     }
-}
-
-fn sign(claims: &Value) -> String {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some("test-key-1".into());
-    header.typ = Some("secevent+jwt".into());
-    encode(
-        &header,
-        claims,
-        &EncodingKey::from_rsa_pem(KEY_1.as_bytes()).unwrap(),
-    )
-    .unwrap()
 }
 
 async fn tail_delivers_a_set_posted_after_it_opened(engine: Engine) {

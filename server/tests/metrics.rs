@@ -10,13 +10,10 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
-use common::{Engine, TestServer, Transmitter};
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use common::{sign_set as sign, Engine, TestServer, Transmitter};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
-const KEY: &str = include_str!("fixtures/transmitter-key.pem");
-const SET_PATH: &str = "/security/api/v1/security-events";
 const USER_RISK: &str = "https://schemas.okta.com/secevent/okta/event-type/user-risk-change";
 
 on_both_engines!(set_and_outbox_metrics);
@@ -39,31 +36,6 @@ fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .map(|v| v.parse().unwrap())
-}
-
-fn sign(claims: &Value) -> String {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some("test-key-1".into());
-    header.typ = Some("secevent+jwt".into());
-    encode(
-        &header,
-        claims,
-        &EncodingKey::from_rsa_pem(KEY.as_bytes()).unwrap(),
-    )
-    .unwrap()
-}
-
-async fn post_set(server: &TestServer, body: String) -> u16 {
-    server
-        .http
-        .post(server.url(SET_PATH))
-        .header("Content-Type", "application/secevent+jwt")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
 }
 
 async fn set_and_outbox_metrics(engine: Engine) {
@@ -133,15 +105,14 @@ async fn set_and_outbox_metrics(engine: Engine) {
         json!({"iss": tr.base, "aud": aud, "iat": now, "jti": uuid::Uuid::new_v4().to_string(),
                "events": {USER_RISK: {"subject": {"user": {"format": "email", "email": "ana@example.com"}}, "current_level": "high"}}})
     };
+    assert_eq!(server.push_set(sign(&claims(&server.base_url))).await, 202);
     assert_eq!(
-        post_set(&server, sign(&claims(&server.base_url))).await,
-        202
-    );
-    assert_eq!(
-        post_set(&server, sign(&claims("https://elsewhere.example"))).await,
+        server
+            .push_set(sign(&claims("https://elsewhere.example")))
+            .await,
         400
     );
-    assert_eq!(post_set(&server, "not a jws".into()).await, 400);
+    assert_eq!(server.push_set("not a jws".into()).await, 400);
 
     // The logout the good SET caused is delivered once.
     let mut text = String::new();

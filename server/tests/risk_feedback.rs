@@ -11,14 +11,12 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::{Engine, TestServer};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use riskline_core::detection_feedback::{FeedbackLabel, FALSE_POSITIVE_WITHDRAWN};
 use riskline_core::set::RiskLevel;
 use riskline_core::{CoreError, Principal};
 use serde_json::{json, Value};
 
-const KEY_1: &str = include_str!("fixtures/transmitter-key.pem");
 const USER_RISK: &str = "https://schemas.okta.com/secevent/okta/event-type/user-risk-change";
 
 struct Setup {
@@ -68,30 +66,9 @@ async fn setup(engine: Engine) -> Setup {
 
 impl Setup {
     async fn post_level(&self, level: &str) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let claims = json!({"iss": self.issuer, "aud": self.server.base_url, "iat": now, "jti": uuid::Uuid::new_v4().to_string(),
+        let claims = json!({"iss": self.issuer, "aud": self.server.base_url, "iat": common::now_secs(), "jti": uuid::Uuid::new_v4().to_string(),
             "events": {USER_RISK: {"subject": {"user": {"format": "email", "email": "ana@example.com"}}, "current_level": level, "previous_level": "low", "reason_admin": {"en": format!("EDR saw {level} risk")}}}});
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some("test-key-1".into());
-        let token = jsonwebtoken::encode(
-            &header,
-            &claims,
-            &EncodingKey::from_rsa_pem(KEY_1.as_bytes()).unwrap(),
-        )
-        .unwrap();
-        let res = self
-            .server
-            .http
-            .post(self.server.url("/security/api/v1/security-events"))
-            .header("Content-Type", "application/secevent+jwt")
-            .body(token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status().as_u16(), 202);
+        assert_eq!(self.server.push_set(common::sign_set(&claims)).await, 202);
     }
 
     async fn level(&self) -> String {

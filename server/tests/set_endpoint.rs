@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use common::{Engine, Options, TestServer};
+use common::{sign_set as sign, sign_set_with as sign_with, Engine, Options, TestServer};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -188,22 +188,6 @@ impl Setup {
                 .unwrap()
         })
     }
-}
-
-fn sign(claims: &Value) -> String {
-    sign_with(claims, KEY_1, Some("test-key-1"), Some("secevent+jwt"))
-}
-
-fn sign_with(claims: &Value, pem: &str, kid: Option<&str>, typ: Option<&str>) -> String {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = kid.map(String::from);
-    header.typ = typ.map(String::from);
-    encode(
-        &header,
-        claims,
-        &EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
-    )
-    .unwrap()
 }
 
 async fn raises_risk_and_logs_it(engine: Engine) {

@@ -13,13 +13,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::{Engine, TestServer};
-use jsonwebtoken::{
-    decode, decode_header, Algorithm, DecodingKey, EncodingKey, Header, Validation,
-};
+use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-const KEY_1: &str = include_str!("fixtures/transmitter-key.pem");
 const USER_RISK: &str = "https://schemas.okta.com/secevent/okta/event-type/user-risk-change";
 const POLICY: &str = "/api/v1/policies/00pentityrisk0000001/rules";
 
@@ -109,30 +106,9 @@ impl Setup {
     }
 
     async fn post_high(&self) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let claims = json!({"iss": self.issuer, "aud": self.server.base_url, "iat": now, "jti": uuid::Uuid::new_v4().to_string(),
+        let claims = json!({"iss": self.issuer, "aud": self.server.base_url, "iat": common::now_secs(), "jti": uuid::Uuid::new_v4().to_string(),
             "events": {USER_RISK: {"subject": {"user": {"format": "email", "email": "ana@example.com"}}, "current_level": "high", "previous_level": "low"}}});
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some("test-key-1".into());
-        let token = jsonwebtoken::encode(
-            &header,
-            &claims,
-            &EncodingKey::from_rsa_pem(KEY_1.as_bytes()).unwrap(),
-        )
-        .unwrap();
-        let res = self
-            .server
-            .http
-            .post(self.server.url("/security/api/v1/security-events"))
-            .header("Content-Type", "application/secevent+jwt")
-            .body(token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status().as_u16(), 202);
+        assert_eq!(self.server.push_set(common::sign_set(&claims)).await, 202);
     }
 
     async fn level(&self) -> String {

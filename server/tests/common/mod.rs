@@ -226,6 +226,19 @@ impl TestServer {
     }
 
     /// The System Log, newest first.
+    /// Pushes `token` to the SET endpoint; returns the status.
+    pub async fn push_set(&self, token: String) -> u16 {
+        self.http
+            .post(self.url("/security/api/v1/security-events"))
+            .header("Content-Type", "application/secevent+jwt")
+            .body(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     pub async fn log(&self, event_type: &str) -> Vec<LogEvent> {
         riskline_core::syslog::recent(&self.services.db, Some(event_type), 100)
             .await
@@ -241,7 +254,41 @@ impl Drop for TestServer {
     }
 }
 
-/// The test transmitter's public keys (its private key is fixtures/transmitter-key.pem).
+/// The test transmitter's private key (kid `test-key-1`).
+pub const TRANSMITTER_KEY: &str = include_str!("../fixtures/transmitter-key.pem");
+
+/// `claims` signed RS256 with the PEM key `pem`, with `kid` and `typ` in the header when given.
+pub fn sign_set_with(claims: &Value, pem: &str, kid: Option<&str>, typ: Option<&str>) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = kid.map(String::from);
+    header.typ = typ.map(String::from);
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+/// `claims` as the test transmitter's SET (kid `test-key-1`, typ `secevent+jwt`).
+pub fn sign_set(claims: &Value) -> String {
+    sign_set_with(
+        claims,
+        TRANSMITTER_KEY,
+        Some("test-key-1"),
+        Some("secevent+jwt"),
+    )
+}
+
+/// Seconds since the epoch, for `iat`.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The test transmitter's public keys (its private key is [`TRANSMITTER_KEY`]).
 pub fn transmitter_jwks() -> Value {
     serde_json::from_str(include_str!("../fixtures/transmitter-jwks.json")).unwrap()
 }

@@ -172,8 +172,10 @@ impl Tx {
     }
 }
 
-/// How often the WAL is copied back into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// How often the WAL is copied back into the database file. Small and
+/// often: a commit's `fsync` waits behind a checkpoint's writes, so a large
+/// checkpoint is a latency spike for every SET waiting on that commit.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 
 /// Copies committed WAL frames into the database file from a reader
 /// connection, on its own thread. Left to the writer, SQLite checkpoints in

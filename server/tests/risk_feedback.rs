@@ -8,14 +8,14 @@ mod common;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::post;
+use axum::Router;
 use common::{Engine, TestServer};
 use reqwest::Method;
 use riskline_core::detection_feedback::{FeedbackLabel, FALSE_POSITIVE_WITHDRAWN};
 use riskline_core::set::RiskLevel;
 use riskline_core::{CoreError, Principal};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const USER_RISK: &str = "https://schemas.okta.com/secevent/okta/event-type/user-risk-change";
 
@@ -29,15 +29,7 @@ struct Setup {
 
 async fn setup(engine: Engine) -> Setup {
     let server = TestServer::start(engine).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://{}", listener.local_addr().unwrap());
-    let jwks: Value = serde_json::from_str(include_str!("fixtures/transmitter-jwks.json")).unwrap();
-    let router = Router::new().route("/jwks.json", get(move || async move { Json(jwks) }));
-    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
-    let (status, p) = server
-        .api(Method::POST, "/api/v1/security-events-providers", Some(json!({"name": "Acme EDR", "type": "edr", "settings": {"issuer": issuer, "jwks_url": format!("{issuer}/jwks.json")}})))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{p}");
+    let (issuer, provider_id) = server.add_edr_provider().await;
     let (status, u) = server
         .api(
             Method::POST,
@@ -57,7 +49,7 @@ async fn setup(engine: Engine) -> Setup {
         .unwrap();
     Setup {
         issuer,
-        provider_id: p["id"].as_str().unwrap().into(),
+        provider_id,
         user_id: u["id"].as_str().unwrap().into(),
         admin,
         server,

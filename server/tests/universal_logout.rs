@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Json, Router};
 use common::{Engine, TestServer};
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
@@ -63,15 +63,7 @@ struct Setup {
 
 async fn setup(engine: Engine) -> Setup {
     let server = TestServer::start(engine).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://{}", listener.local_addr().unwrap());
-    let jwks: Value = serde_json::from_str(include_str!("fixtures/transmitter-jwks.json")).unwrap();
-    let router = Router::new().route("/jwks.json", get(move || async move { Json(jwks) }));
-    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
-    let (status, p) = server
-        .api(Method::POST, "/api/v1/security-events-providers", Some(json!({"name": "Acme EDR", "type": "edr", "settings": {"issuer": issuer, "jwks_url": format!("{issuer}/jwks.json")}})))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{p}");
+    let (issuer, _) = server.add_edr_provider().await;
     let (_, u) = server
         .api(Method::POST, "/api/v1/users", Some(json!({"profile": {"email": "ana@example.com", "firstName": "Ana", "lastName": "Lee"}, "externalIds": [{"iss": "https://idp.example", "sub": "ana-123"}]})))
         .await;

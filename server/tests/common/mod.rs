@@ -239,6 +239,21 @@ impl TestServer {
             .as_u16()
     }
 
+    /// Registers the provider "Acme EDR" whose key set (the test
+    /// transmitter's) is served on 127.0.0.1 for the rest of the test;
+    /// returns its issuer and id.
+    pub async fn add_edr_provider(&self) -> (String, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let router = Router::new().route("/jwks.json", get(|| async { Json(transmitter_jwks()) }));
+        tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+        let (status, p) = self
+            .api(reqwest::Method::POST, "/api/v1/security-events-providers", Some(json!({"name": "Acme EDR", "type": "edr", "settings": {"issuer": issuer, "jwks_url": format!("{issuer}/jwks.json")}})))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{p}");
+        (issuer, p["id"].as_str().unwrap().to_string())
+    }
+
     pub async fn log(&self, event_type: &str) -> Vec<LogEvent> {
         riskline_core::syslog::recent(&self.services.db, Some(event_type), 100)
             .await

@@ -246,7 +246,13 @@ impl Db {
                         .pragma("cache_size", "-32768")
                         // Checkpoints run beside it (see `checkpoint_in_background`);
                         // this only bounds the WAL if they fall behind.
-                        .pragma("wal_autocheckpoint", "16384"),
+                        .pragma("wal_autocheckpoint", "16384")
+                        // A multi-row insert keeps the pages it changes in a
+                        // statement journal, to undo itself if a row fails;
+                        // past 64 KiB SQLite spills it to a temporary file
+                        // (a write system call per page). In memory it
+                        // costs a copy.
+                        .pragma("temp_store", "MEMORY"),
                 )
                 .await
                 .map_err(|e| CoreError::Config(format!("cannot open SQLite database: {e}")))?;
@@ -343,5 +349,98 @@ mod tests {
         assert_eq!(chunk_sizes(1, 128), vec![1]);
         assert_eq!(chunk_sizes(300, 128), vec![128, 128, 32, 8, 4]);
         assert_eq!(chunk_sizes(7, 4), vec![4, 2, 1]);
+    }
+
+    /// Migration 0011 rebuilds two tables WITHOUT ROWID; the rows written
+    /// before it are all still there after it, and the tables have no rowid.
+    #[tokio::test]
+    async fn sqlite_migration_0011_keeps_every_row() {
+        use sqlx::sqlite::SqlitePoolOptions;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::query("PRAGMA foreign_keys = ON")
+            .execute(&pool)
+            .await
+            .unwrap();
+        for sql in [
+            include_str!("../../migrations/sqlite/0001_foundation.sql"),
+            include_str!("../../migrations/sqlite/0002_log_search.sql"),
+            include_str!("../../migrations/sqlite/0003_directory_risk.sql"),
+            include_str!("../../migrations/sqlite/0004_policy.sql"),
+            include_str!("../../migrations/sqlite/0005_actions.sql"),
+            include_str!("../../migrations/sqlite/0006_workflows.sql"),
+            include_str!("../../migrations/sqlite/0007_critical_subject_members.sql"),
+            include_str!("../../migrations/sqlite/0008_detection_outcomes.sql"),
+            include_str!("../../migrations/sqlite/0009_log_tail.sql"),
+            include_str!("../../migrations/sqlite/0010_reports.sql"),
+        ] {
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+        }
+        sqlx::raw_sql(
+            "INSERT INTO users (id, login, email, first_name, last_name, status, created_ms, updated_ms) \
+               VALUES ('00u1', 'a@x.test', 'a@x.test', 'A', 'X', 'ACTIVE', 1, 1), \
+                      ('00u2', 'b@x.test', 'b@x.test', 'B', 'X', 'ACTIVE', 1, 1); \
+             INSERT INTO risk_contributions (user_id, source, level, updated_ms) \
+               VALUES ('00u1', 'sseA', 'HIGH', 5), ('00u1', 'admin', 'LOW', 6), ('00u2', 'sseA', 'MEDIUM', 7); \
+             INSERT INTO log_events (uuid, published_ms, event_type, severity, actor_id, outcome_result, transaction_id, body) \
+               VALUES ('e1', 1, 't', 'INFO', 'sseA', 'SUCCESS', 'x', '{}'), ('e2', 2, 't', 'INFO', 'sseA', 'SUCCESS', 'x', '{}'); \
+             INSERT INTO log_event_targets (seq, target_id) VALUES (1, '00u1'), (1, 'sseA'), (2, '00u1');",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+
+        sqlx::raw_sql(include_str!(
+            "../../migrations/sqlite/0011_clustered_keys.sql"
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+
+        let contributions: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT user_id, source, level, updated_ms FROM risk_contributions ORDER BY user_id, source",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            contributions,
+            vec![
+                ("00u1".into(), "admin".into(), "LOW".into(), 6),
+                ("00u1".into(), "sseA".into(), "HIGH".into(), 5),
+                ("00u2".into(), "sseA".into(), "MEDIUM".into(), 7),
+            ]
+        );
+        let targets: Vec<(i64, String)> =
+            sqlx::query_as("SELECT seq, target_id FROM log_event_targets ORDER BY seq, target_id")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            targets,
+            vec![(1, "00u1".into()), (1, "sseA".into()), (2, "00u1".into())]
+        );
+        for table in ["risk_contributions", "log_event_targets"] {
+            let rowid = sqlx::query(&format!("SELECT rowid FROM {table}"))
+                .fetch_all(&pool)
+                .await;
+            assert!(rowid.is_err(), "{table} still has a rowid");
+        }
+        // The foreign keys survived the rebuild: deleting a user deletes
+        // its contributions; deleting an event, its targets.
+        sqlx::raw_sql("DELETE FROM users WHERE id = '00u1'; DELETE FROM log_events WHERE seq = 1;")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let left: (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM risk_contributions), (SELECT COUNT(*) FROM log_event_targets)",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(left, (1, 1));
     }
 }

@@ -4,11 +4,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::db::{Db, Tx};
+use crate::db::{Db, Tx, TxConn};
 use crate::error::CoreError;
 use crate::services::Principal;
 use crate::timefmt::{now_ms, rfc3339_ms};
-use crate::{with_db, with_tx};
+use crate::with_db;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -259,46 +259,79 @@ pub async fn append(tx: &mut Tx, ev: &LogEvent) -> Result<(), CoreError> {
     Ok(())
 }
 
+/// `INSERT INTO log_events … VALUES` for a chunk of pending events, for
+/// the engine the caller executes it on.
+macro_rules! insert_rows {
+    ($chunk:expr) => {{
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO log_events (uuid, published_ms, event_type, severity, actor_id, outcome_result, transaction_id, body, search_text) ",
+        );
+        q.push_values($chunk, |mut row, l| {
+            row.push_bind(&l.uuid)
+                .push_bind(l.published_ms)
+                .push_bind(&l.event_type)
+                .push_bind(&l.severity)
+                .push_bind(&l.actor_id)
+                .push_bind(&l.outcome_result)
+                .push_bind(&l.transaction_id)
+                .push_bind(&l.body)
+                .push_bind(&l.search_text);
+        });
+        q
+    }};
+}
+
 /// Writes `tx`'s buffered events: their rows, then their targets'.
 pub(crate) async fn flush(tx: &mut Tx) -> Result<(), CoreError> {
     if tx.logs.is_empty() {
         return Ok(());
     }
     let logs = std::mem::take(&mut tx.logs);
-    // uuid → seq, for the target rows.
-    let mut seqs: std::collections::HashMap<String, i64> =
-        std::collections::HashMap::with_capacity(logs.len());
+    // Each event's seq, in the order of `logs`, for the target rows.
+    let mut seqs: Vec<i64> = Vec::with_capacity(logs.len());
     let mut rest: &[PendingLog] = &logs;
     for size in crate::db::chunk_sizes(logs.len(), crate::db::ROWS_PER_STATEMENT) {
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
-        let rows: Vec<(String, i64)> = with_tx!(tx, |conn| {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO log_events (uuid, published_ms, event_type, severity, actor_id, outcome_result, transaction_id, body, search_text) ",
-            );
-            q.push_values(chunk, |mut row, l| {
-                row.push_bind(&l.uuid)
-                    .push_bind(l.published_ms)
-                    .push_bind(&l.event_type)
-                    .push_bind(&l.severity)
-                    .push_bind(&l.actor_id)
-                    .push_bind(&l.outcome_result)
-                    .push_bind(&l.transaction_id)
-                    .push_bind(&l.body)
-                    .push_bind(&l.search_text);
-            });
-            q.push(" RETURNING uuid, seq");
-            q.build_query_as().fetch_all(&mut *conn).await?
-        });
-        seqs.extend(rows);
+        match &mut tx.conn {
+            TxConn::Sqlite(t) => {
+                // One statement, one writer: SQLite numbers the rows one
+                // after another, ending at the last rowid it reports. No
+                // RETURNING, which would send each row back to this task.
+                let done = insert_rows!(chunk).build().execute(&mut **t).await?;
+                let last = done.last_insert_rowid();
+                if done.rows_affected() != chunk.len() as u64 {
+                    return Err(CoreError::Internal(format!(
+                        "{} of {} log events were written",
+                        done.rows_affected(),
+                        chunk.len()
+                    )));
+                }
+                let first = last - chunk.len() as i64 + 1;
+                seqs.extend(first..=last);
+            }
+            TxConn::Postgres(t) => {
+                // Sequence values of concurrent transactions interleave.
+                let mut q = insert_rows!(chunk);
+                q.push(" RETURNING uuid, seq");
+                let rows: std::collections::HashMap<String, i64> = q
+                    .build_query_as::<(String, i64)>()
+                    .fetch_all(&mut **t)
+                    .await?
+                    .into_iter()
+                    .collect();
+                for l in chunk {
+                    let seq = rows.get(&l.uuid).copied().ok_or_else(|| {
+                        CoreError::Internal(format!("log event {} was not written", l.uuid))
+                    })?;
+                    seqs.push(seq);
+                }
+            }
+        }
     }
     let mut targets: Vec<(i64, &str)> = Vec::new();
-    for l in &logs {
-        let seq = seqs
-            .get(&l.uuid)
-            .copied()
-            .ok_or_else(|| CoreError::Internal(format!("log event {} was not written", l.uuid)))?;
-        targets.extend(l.target_ids.iter().map(|t| (seq, t.as_str())));
+    for (l, seq) in logs.iter().zip(&seqs) {
+        targets.extend(l.target_ids.iter().map(|t| (*seq, t.as_str())));
     }
     crate::execute_values!(
         tx,

@@ -960,6 +960,73 @@ async fn common_and_rare_targets(engine: Engine) {
     }
 }
 
+/// A transaction's events are written in several multi-row statements at
+/// commit; every target row still points at its own event.
+async fn targets_of_a_large_transaction(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let actor = || LogActor {
+        id: "00uBulk".into(),
+        actor_type: "User".into(),
+        alternate_id: None,
+        display_name: Some("Bulk writer".into()),
+        detail_entry: None,
+    };
+    let target = |id: String| LogTarget {
+        id,
+        target_type: "Device".into(),
+        alternate_id: None,
+        display_name: None,
+        detail_entry: None,
+    };
+    syslog::record(
+        &server.services.db,
+        &LogEvent::new("bulk.before", "Before", actor()).with_target(target("shared".into())),
+    )
+    .await
+    .unwrap();
+    // 300 events: statements of 128, 128, 32, 8 and 4 rows.
+    let mut written = Vec::new();
+    let mut tx = server.services.db.begin().await.unwrap();
+    for i in 0..300 {
+        let ev = LogEvent::new("bulk.event", &format!("Event {i}"), actor())
+            .with_target(target(format!("device-{i}")))
+            .with_target(target("shared".into()));
+        syslog::append(&mut tx, &ev).await.unwrap();
+        written.push(ev.uuid);
+    }
+    tx.commit().await.unwrap();
+
+    for i in [0, 1, 127, 128, 255, 256, 287, 288, 295, 296, 299] {
+        let page = query(
+            &server,
+            &[("filter", &format!("target.id eq \"device-{i}\""))],
+        )
+        .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert_eq!(
+            uuids(&page.events()),
+            vec![written[i].clone()],
+            "device-{i}"
+        );
+    }
+    // With `until`, the pages end (without it the last page links to a poll).
+    let since = rfc3339_ms(now_ms() - 10 * MINUTE);
+    let until = rfc3339_ms(now_ms() + MINUTE);
+    let (events, _) = all_pages(
+        &server,
+        &[
+            ("filter", "target.id eq \"shared\""),
+            ("since", &since),
+            ("until", &until),
+            ("limit", "1000"),
+        ],
+    )
+    .await;
+    assert_eq!(events.len(), 301);
+    let shared: HashSet<String> = uuids(&events).into_iter().collect();
+    assert!(written.iter().all(|u| shared.contains(u)));
+}
+
 crate::on_both_engines!(
     pages_in_both_orders_and_polls,
     filters,
@@ -967,6 +1034,7 @@ crate::on_both_engines!(
     refuses_bad_parameters,
     requires_a_token_and_allows_read_only,
     common_and_rare_targets,
+    targets_of_a_large_transaction,
 );
 
 /// Times typical queries over many events (default 1,000,000) spread over

@@ -3,11 +3,11 @@
 //! filterable and sortable through the URL, and exported as CSV.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
+use super::frame::{LevelSelect, ReportFrame, SourceSelect};
 use crate::components::chart::format_count;
-use crate::components::{LoadError, Loading, OptionalTime, RiskBadge, Time};
+use crate::components::{OptionalTime, RiskBadge, Time};
 use crate::error::AppError;
 use crate::server::get_at_risk_users::{
     get_at_risk_users, AtRiskParams, AtRiskUserView, AtRiskUsersView, AT_RISK_SORTS,
@@ -23,39 +23,15 @@ pub fn AtRiskUsersPage() -> impl IntoView {
     let params = Memo::new(move |_| AtRiskParams::from_query(|k| query.read().get(k)));
     let users = Resource::new(move || params.get(), get_at_risk_users);
     view! {
-        <Title text="At-risk users" />
-        <header class="page-header">
-            <h1>"At-risk users"</h1>
-            <p class="hint">
-                "People whose risk level is Medium or High now. The source is the one holding the highest level; the reason is what it said last."
-            </p>
-        </header>
-        <Suspense fallback=Loading>
-            {move || Suspend::new(async move {
-                let params = params.get_untracked();
-                match users.await {
-                    Err(AppError::Invalid(errors)) => {
-                        let error = AppError::Invalid(errors);
-                        view! { <FilterForm params sources=Vec::new() error=Some(error) /> }.into_any()
-                    }
-                    Err(e) => {
-                        view! {
-                            <FilterForm params sources=Vec::new() error=None />
-                            <LoadError error=e />
-                        }
-                            .into_any()
-                    }
-                    Ok(view) => {
-                        let sources = view.sources.clone();
-                        view! {
-                            <FilterForm params=params.clone() sources error=None />
-                            <Results view params />
-                        }
-                            .into_any()
-                    }
-                }
-            })}
-        </Suspense>
+        <ReportFrame
+            title="At-risk users"
+            hint="People whose risk level is Medium or High now. The source is the one holding the highest level; the reason is what it said last."
+            params
+            report=users
+            sources=|view: &AtRiskUsersView| view.sources.clone()
+            form=|params, sources, error| view! { <FilterForm params sources error /> }
+            body=|view, params| view! { <Results view params /> }
+        />
     }
 }
 
@@ -65,23 +41,6 @@ fn FilterForm(
     sources: Vec<(String, String)>,
     error: Option<AppError>,
 ) -> impl IntoView {
-    let level_error = error
-        .as_ref()
-        .and_then(|e| e.for_field("level"))
-        .map(|m| view! { <p class="field-error" role="alert">{m}</p> });
-    let mut sources = sources;
-    if !params.source.is_empty() && !sources.iter().any(|(v, _)| *v == params.source) {
-        sources.push((params.source.clone(), params.source.clone()));
-    }
-    let level = params.level.clone();
-    let level_option = move |value: &'static str, label: &'static str| {
-        let selected = level == value;
-        view! {
-            <option value=value selected=selected>
-                {label}
-            </option>
-        }
-    };
     view! {
         <form class="report-filters" method="get" action=PATH aria-label="Filter at-risk users">
             <div class="field">
@@ -96,31 +55,16 @@ fn FilterForm(
             </div>
             <div class="field">
                 <label for="ar-level">"Level"</label>
-                <select id="ar-level" name="level">
-                    {level_option("", "Medium or High")}
-                    {level_option("HIGH", "High")}
-                    {level_option("MEDIUM", "Medium")}
-                </select>
-                {level_error}
+                <LevelSelect
+                    id="ar-level"
+                    chosen=params.level.clone()
+                    choices=&[("", "Medium or High"), ("HIGH", "High"), ("MEDIUM", "Medium")]
+                    error=error.as_ref().and_then(|e| e.for_field("level"))
+                />
             </div>
             <div class="field">
                 <label for="ar-source">"Source"</label>
-                <select id="ar-source" name="source">
-                    <option value="" selected=params.source.is_empty()>
-                        "Any source"
-                    </option>
-                    {sources
-                        .into_iter()
-                        .map(|(value, name)| {
-                            let selected = value == params.source;
-                            view! {
-                                <option value=value selected=selected>
-                                    {name}
-                                </option>
-                            }
-                        })
-                        .collect_view()}
-                </select>
+                <SourceSelect id="ar-source" any="Any source" chosen=params.source.clone() sources />
             </div>
             <input type="hidden" name="sort" value=params.sort_or_default().to_string() />
             <input type="hidden" name="dir" value=if params.descending() { "desc" } else { "asc" } />

@@ -4,11 +4,11 @@
 //! the System Log. The URL holds the choice; the form is a plain GET form.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
+use super::frame::{LevelSelect, ReportFrame, SourceSelect};
 use crate::components::chart::{Bar, BarChart, TimeChart};
-use crate::components::{LoadError, Loading, RiskBadge, Time};
+use crate::components::{RiskBadge, Time};
 use crate::error::AppError;
 use crate::server::get_entity_risk_report::{
     get_entity_risk_report, scim_string, system_log_href, DetectionView, EntityRiskReport,
@@ -23,39 +23,15 @@ pub fn EntityRiskPage() -> impl IntoView {
     let params = Memo::new(move |_| ReportParams::from_query(|k| query.read().get(k)));
     let report = Resource::new(move || params.get(), get_entity_risk_report);
     view! {
-        <Title text="Entity risk" />
-        <header class="page-header">
-            <h1>"Entity risk"</h1>
-            <p class="hint">
-                "Detections are reports of a risk level: a stream's Security Event Token, an administrator's elevation, or Riskline's reset to Low after a Universal Logout. Clears and resets are not counted."
-            </p>
-        </header>
-        <Suspense fallback=Loading>
-            {move || Suspend::new(async move {
-                let params = params.get_untracked();
-                match report.await {
-                    Err(AppError::Invalid(errors)) => {
-                        let error = AppError::Invalid(errors);
-                        view! { <FilterForm params sources=Vec::new() error=Some(error) /> }.into_any()
-                    }
-                    Err(e) => {
-                        view! {
-                            <FilterForm params sources=Vec::new() error=None />
-                            <LoadError error=e />
-                        }
-                            .into_any()
-                    }
-                    Ok(report) => {
-                        let sources = report.sources.clone();
-                        view! {
-                            <FilterForm params=params.clone() sources error=None />
-                            <Report report params />
-                        }
-                            .into_any()
-                    }
-                }
-            })}
-        </Suspense>
+        <ReportFrame
+            title="Entity risk"
+            hint="Detections are reports of a risk level: a stream's Security Event Token, an administrator's elevation, or Riskline's reset to Low after a Universal Logout. Clears and resets are not counted."
+            params
+            report
+            sources=|report: &EntityRiskReport| report.sources.clone()
+            form=|params, sources, error| view! { <FilterForm params sources error /> }
+            body=|report, params| view! { <Report report params /> }
+        />
     }
 }
 
@@ -73,32 +49,7 @@ fn FilterForm(
             .and_then(|e| e.for_field(field))
             .map(|m| view! { <p class="field-error" role="alert">{m}</p> })
     };
-    let (from_error, to_error, level_error) =
-        (field_error("from"), field_error("to"), field_error("level"));
-    let mut sources = sources;
-    if !params.source.is_empty() && !sources.iter().any(|(v, _)| *v == params.source) {
-        sources.push((params.source.clone(), params.source.clone()));
-    }
-    let source_options = sources
-        .into_iter()
-        .map(|(value, name)| {
-            let selected = value == params.source;
-            view! {
-                <option value=value selected=selected>
-                    {name}
-                </option>
-            }
-        })
-        .collect_view();
-    let level = params.level.clone();
-    let level_option = move |value: &'static str, label: &'static str| {
-        let selected = level == value;
-        view! {
-            <option value=value selected=selected>
-                {label}
-            </option>
-        }
-    };
+    let (from_error, to_error) = (field_error("from"), field_error("to"));
     view! {
         <form class="report-filters" method="get" action=PATH aria-label="Report filters">
             <div class="field">
@@ -132,22 +83,16 @@ fn FilterForm(
             </div>
             <div class="field">
                 <label for="er-source">"Source"</label>
-                <select id="er-source" name="source">
-                    <option value="" selected=params.source.is_empty()>
-                        "All sources"
-                    </option>
-                    {source_options}
-                </select>
+                <SourceSelect id="er-source" any="All sources" chosen=params.source.clone() sources />
             </div>
             <div class="field">
                 <label for="er-level">"Reported level"</label>
-                <select id="er-level" name="level">
-                    {level_option("", "Any level")}
-                    {level_option("HIGH", "High")}
-                    {level_option("MEDIUM", "Medium")}
-                    {level_option("LOW", "Low")}
-                </select>
-                {level_error}
+                <LevelSelect
+                    id="er-level"
+                    chosen=params.level.clone()
+                    choices=&[("", "Any level"), ("HIGH", "High"), ("MEDIUM", "Medium"), ("LOW", "Low")]
+                    error=error.as_ref().and_then(|e| e.for_field("level"))
+                />
             </div>
             <div class="form-actions">
                 <button type="submit" class="button primary">"Apply"</button>

@@ -2,4 +2,5 @@
 
 pub mod at_risk_users;
 pub mod entity_risk;
+mod frame;
 pub mod system_log;

@@ -54,6 +54,7 @@ async fn post_form(
 }
 
 async fn sign_in_rotate_and_sign_out(engine: Engine) {
+    let _turn = common::CONSOLE_TURN.lock().await;
     let server = TestServer::start(engine).await;
     // Signed out, console pages send the browser to the sign-in page.
     let res = page(&server, "/admin/security/device-integrations", None).await;

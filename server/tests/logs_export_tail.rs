@@ -196,6 +196,7 @@ fn uuids(events: &[Value]) -> Vec<String> {
 
 /// Signs in on the console with a plain form post; the session cookie.
 async fn console_cookie(server: &TestServer) -> String {
+    let _turn = common::CONSOLE_TURN.lock().await;
     let login = server
         .http
         .get(server.url("/login"))

@@ -18,6 +18,13 @@ pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 pub const API_TOKEN: &str = "00bootstrap-test-token-0123456789abcdef";
 
+/// Held by a test while it drives the console (server-rendered pages and
+/// server functions). Two such tests side by side in one process, each
+/// server on its own tokio runtime, hung about once in 150 runs: a request
+/// stayed pending with every thread idle. Riskline runs one runtime; until
+/// the cause is found, console tests take turns.
+pub static CONSOLE_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[derive(Clone, Copy, Debug)]
 pub enum Engine {
     Sqlite,

@@ -100,17 +100,6 @@ async fn configure(http: &reqwest::Client, base: &str, issuer: &str, app: &App, 
     }
 }
 
-async fn post_set(http: &reqwest::Client, base: &str, token: String) -> u16 {
-    http.post(format!("{base}/security/api/v1/security-events"))
-        .header("Content-Type", "application/secevent+jwt")
-        .body(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 async fn two_replicas_deliver_each_action_once(engine: Engine) {
     let (url, dir) = common::fresh_database(engine).await;
     let a = TestServer::start_on(url.clone(), dir, Some(ORG.into()), Options::default()).await;
@@ -130,9 +119,9 @@ async fn two_replicas_deliver_each_action_once(engine: Engine) {
         };
         let token = high_set(&issuer, &format!("user{i}@example.com"));
         let http = http.clone();
-        posts.push(tokio::spawn(
-            async move { post_set(&http, &base, token).await },
-        ));
+        posts.push(tokio::spawn(async move {
+            common::push_set_to(&http, &base, token).await
+        }));
     }
     for p in posts {
         assert_eq!(p.await.unwrap(), 202);
@@ -216,7 +205,7 @@ async fn owed_actions_survive_sigkill(engine: Engine) {
     let base = listen_base(&first);
     configure(&http, &base, &issuer, &app, 1).await;
     assert_eq!(
-        post_set(&http, &base, high_set(&issuer, "user0@example.com")).await,
+        common::push_set_to(&http, &base, high_set(&issuer, "user0@example.com")).await,
         202
     );
     // The first call fails with 503; kill the server once that outcome is
@@ -290,7 +279,7 @@ async fn owed_actions_survive_sigkill(engine: Engine) {
     )
     .await;
     assert_eq!(
-        post_set(&http, &base, high_set(&issuer, "late@example.com")).await,
+        common::push_set_to(&http, &base, high_set(&issuer, "late@example.com")).await,
         202
     );
     second.child.kill().unwrap();

@@ -232,18 +232,9 @@ impl TestServer {
         (status, value)
     }
 
-    /// The System Log, newest first.
     /// Pushes `token` to the SET endpoint; returns the status.
     pub async fn push_set(&self, token: String) -> u16 {
-        self.http
-            .post(self.url("/security/api/v1/security-events"))
-            .header("Content-Type", "application/secevent+jwt")
-            .body(token)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
+        push_set_to(&self.http, &self.url(""), token).await
     }
 
     /// Registers the provider "Acme EDR" whose key set (the test
@@ -261,6 +252,7 @@ impl TestServer {
         (issuer, p["id"].as_str().unwrap().to_string())
     }
 
+    /// The System Log, newest first.
     pub async fn log(&self, event_type: &str) -> Vec<LogEvent> {
         riskline_core::syslog::recent(&self.services.db, Some(event_type), 100)
             .await
@@ -280,6 +272,19 @@ impl Drop for TestServer {
 pub const TRANSMITTER_KEY: &str = include_str!("../fixtures/transmitter-key.pem");
 
 /// `claims` signed RS256 with the PEM key `pem`, with `kid` and `typ` in the header when given.
+/// Pushes `token` to the SET endpoint of the Riskline at `base_url` (a
+/// `TestServer`, or a server process of the test's own); returns the status.
+pub async fn push_set_to(http: &reqwest::Client, base_url: &str, token: String) -> u16 {
+    http.post(format!("{base_url}/security/api/v1/security-events"))
+        .header("Content-Type", "application/secevent+jwt")
+        .body(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 pub fn sign_set_with(claims: &Value, pem: &str, kid: Option<&str>, typ: Option<&str>) -> String {
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     header.kid = kid.map(String::from);

@@ -63,7 +63,7 @@ pub struct NewAdmin {
     pub role: Role,
 }
 
-fn hash_password(password: &str) -> Result<String, CoreError> {
+fn hash_password_now(password: &str) -> Result<String, CoreError> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
@@ -71,7 +71,7 @@ fn hash_password(password: &str) -> Result<String, CoreError> {
         .map_err(|e| CoreError::Internal(format!("password hashing failed: {e}")))
 }
 
-fn password_matches(password: &str, hash: &str) -> bool {
+fn password_matches_now(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
         .map(|parsed| {
             Argon2::default()
@@ -79,6 +79,39 @@ fn password_matches(password: &str, hash: &str) -> bool {
                 .is_ok()
         })
         .unwrap_or(false)
+}
+
+/// Argon2 costs tens of milliseconds of CPU by design; it runs on the
+/// blocking pool so that a sign-in never holds up the SETs an async worker serves.
+async fn hash_password(password: &str) -> Result<String, CoreError> {
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || hash_password_now(&password))
+        .await
+        .map_err(|e| CoreError::Internal(format!("password hashing stopped: {e}")))?
+}
+
+/// A hash of a password nobody knows, checked when the email names no
+/// active admin: a wrong email then costs what a wrong password costs, so
+/// the response time does not tell which admin emails exist.
+static DECOY_HASH: std::sync::LazyLock<Option<String>> =
+    std::sync::LazyLock::new(|| hash_password_now(&ids::password(20)).ok());
+
+/// Whether `password` matches `hash`; with no hash, the decoy is checked
+/// and the answer is no.
+async fn password_matches(password: &str, hash: Option<&str>) -> bool {
+    let password = password.to_string();
+    let hash = hash.map(str::to_string);
+    tokio::task::spawn_blocking(move || match hash {
+        Some(hash) => password_matches_now(&password, &hash),
+        None => {
+            if let Some(decoy) = DECOY_HASH.as_deref() {
+                password_matches_now(&password, decoy);
+            }
+            false
+        }
+    })
+    .await
+    .unwrap_or(false)
 }
 
 fn validate_new_admin(input: &NewAdmin) -> Vec<Cause> {
@@ -156,7 +189,7 @@ impl Services {
             created_ms: now_ms(),
             last_sign_in_ms: None,
         };
-        let hash = hash_password(&input.password)?;
+        let hash = hash_password(&input.password).await?;
         let result = with_db!(&self.db, |pool| {
             sqlx::query(
             "INSERT INTO admins (id, email, display_name, password_hash, role, status, created_ms) \
@@ -295,8 +328,10 @@ impl Services {
             .bind(&email)
             .fetch_optional(pool)
             .await?);
-        let found =
-            row.filter(|r| r.status == "ACTIVE" && password_matches(password, &r.password_hash));
+        let row = row.filter(|r| r.status == "ACTIVE");
+        let matches =
+            password_matches(password, row.as_ref().map(|r| r.password_hash.as_str())).await;
+        let found = row.filter(|_| matches);
         let Some(row) = found else {
             let actor = LogActor {
                 id: "unknown".into(),
@@ -366,6 +401,9 @@ impl Services {
         email: Option<&str>,
         password: Option<&str>,
     ) -> Result<Option<(Admin, Option<String>)>, CoreError> {
+        // The decoy is made at start-up, so the first wrong email already
+        // costs what every later one does.
+        let _ = tokio::task::spawn_blocking(|| DECOY_HASH.is_some()).await;
         if self.admin_count().await? > 0 {
             return Ok(None);
         }
@@ -395,5 +433,26 @@ pub fn admin_target(admin: &Admin) -> LogTarget {
         alternate_id: Some(admin.email.clone()),
         display_name: Some(admin.display_name.clone()),
         detail_entry: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[tokio::test]
+    async fn a_password_matches_only_its_own_hash_and_no_hash_matches_nothing() {
+        let hash = hash_password("correct horse battery").await.unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(password_matches("correct horse battery", Some(&hash)).await);
+        assert!(!password_matches("correct horse battery!", Some(&hash)).await);
+        assert!(!password_matches("correct horse battery", Some("not a PHC string")).await);
+        // An unknown email checks the decoy, which nothing matches.
+        assert!(DECOY_HASH
+            .as_deref()
+            .is_some_and(|d| d.starts_with("$argon2id$")));
+        assert!(!password_matches("correct horse battery", None).await);
+        assert!(!password_matches("", None).await);
     }
 }

@@ -147,6 +147,10 @@ pub(crate) struct UserRisk {
     contributions: BTreeMap<String, (RiskLevel, i64)>,
     /// The user row must be written.
     user_dirty: bool,
+    /// Its level changed too. A write that leaves the level alone does not
+    /// name it: SQLite rewrites an index entry whenever its column is
+    /// assigned, even to the same value, and that is a page of `users_risk`.
+    level_dirty: bool,
     /// Sources whose contribution row must be written (upserted, or deleted
     /// when no longer in `contributions`).
     contributions_dirty: BTreeSet<String>,
@@ -224,6 +228,7 @@ impl RiskBuffer {
             state.reason = c.reasons.clone();
             state.updated_ms = now;
             state.user_dirty = true;
+            state.level_dirty = true;
         } else if c.level.is_some() && c.reasons.is_some() {
             state.reason = c.reasons.clone();
             state.user_dirty = true;
@@ -338,6 +343,7 @@ pub(crate) async fn load(tx: &mut Tx, user_ids: &[String]) -> Result<(), CoreErr
                 updated_ms: u.updated_ms,
                 contributions: BTreeMap::new(),
                 user_dirty: false,
+                level_dirty: false,
                 contributions_dirty: BTreeSet::new(),
             },
         );
@@ -389,6 +395,7 @@ pub(crate) async fn flush(tx: &mut Tx) -> Result<(), CoreError> {
     let mut upserts: Vec<(&str, &str, RiskLevel, i64)> = Vec::new();
     let mut deletes: Vec<(&str, &str)> = Vec::new();
     let mut users: Vec<(&str, &UserRisk)> = Vec::new();
+    let mut reasons: Vec<(&str, &UserRisk)> = Vec::new();
     for (user_id, state) in &buffer.users {
         for source in &state.contributions_dirty {
             match state.contributions.get(source) {
@@ -396,8 +403,10 @@ pub(crate) async fn flush(tx: &mut Tx) -> Result<(), CoreError> {
                 None => deletes.push((user_id, source)),
             }
         }
-        if state.user_dirty {
+        if state.level_dirty {
             users.push((user_id, state));
+        } else if state.user_dirty {
+            reasons.push((user_id, state));
         }
     }
     crate::execute_values!(
@@ -429,6 +438,13 @@ pub(crate) async fn flush(tx: &mut Tx) -> Result<(), CoreError> {
             .push_bind(state.since_ms)
             .push_bind(&state.reason)
             .push_bind(state.updated_ms)
+    );
+    crate::execute_values!(
+        tx,
+        "UPDATE users SET risk_reason = v.column2 FROM (",
+        ") AS v WHERE users.id = v.column1",
+        reasons,
+        |row, (user_id, state)| row.push_bind(*user_id).push_bind(&state.reason)
     );
     crate::execute_values!(
         tx,
@@ -515,6 +531,7 @@ pub async fn reset_all(
     state.reason = None;
     state.updated_ms = now;
     state.user_dirty = true;
+    state.level_dirty = true;
     tx.risk.history.push(NewHistory {
         user_id: user_id.to_string(),
         at_ms: now,
@@ -558,6 +575,7 @@ mod tests {
                     .map(|(s, l)| (s.to_string(), (*l, 1)))
                     .collect(),
                 user_dirty: false,
+                level_dirty: false,
                 contributions_dirty: BTreeSet::new(),
             },
         );
@@ -606,7 +624,7 @@ mod tests {
         let state = &b.users["u1"];
         assert_eq!(state.level, RiskLevel::Medium);
         assert_eq!(state.since_ms, Some(12));
-        assert!(state.user_dirty);
+        assert!(state.user_dirty && state.level_dirty);
         assert!(
             !state.contributions.contains_key("edr"),
             "edr's row is deleted at flush"
@@ -638,7 +656,7 @@ mod tests {
         assert!(!change.recorded);
         assert_eq!(change.history, None);
         assert!(b.history.is_empty());
-        assert!(!b.users["u1"].user_dirty);
+        assert!(!b.users["u1"].user_dirty && !b.users["u1"].level_dirty);
         assert!(b.users["u1"].contributions_dirty.is_empty());
         // A user the transaction has not read is not guessed at.
         assert!(b
@@ -661,6 +679,7 @@ mod tests {
         );
         assert_eq!(state.reason.as_deref(), Some("edr says Some(Medium)"));
         assert!(state.user_dirty);
+        assert!(!state.level_dirty, "only the reason is written");
     }
 
     #[test]

@@ -168,7 +168,8 @@ impl Setup {
         }
     }
 
-    async fn level(&self) -> String {
+    /// The user's risk, as `GET /api/v1/users/{id}/risk` answers it.
+    async fn risk_api(&self) -> Value {
         let (_, r) = self
             .server
             .api(
@@ -177,7 +178,23 @@ impl Setup {
                 None,
             )
             .await;
-        r["riskLevel"].as_str().unwrap().to_string()
+        r
+    }
+
+    async fn level(&self) -> String {
+        self.risk_api().await["riskLevel"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// The user's risk history, newest first.
+    async fn history(&self) -> Vec<riskline_core::risk::HistoryEntry> {
+        self.server
+            .services
+            .risk_history(&self.user_id, 10)
+            .await
+            .unwrap()
     }
 
     async fn received_count(&self) -> i64 {
@@ -197,22 +214,10 @@ async fn raises_risk_and_logs_it(engine: Engine) {
     let (status, body) = s.post(&sign(&claims)).await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(s.level().await, "HIGH");
-    let (_, risk) = s
-        .server
-        .api(
-            Method::GET,
-            &format!("/api/v1/users/{}/risk", s.user_id),
-            None,
-        )
-        .await;
+    let risk = s.risk_api().await;
     assert_eq!(risk["reason"], "Malware found");
 
-    let history = s
-        .server
-        .services
-        .risk_history(&s.user_id, 10)
-        .await
-        .unwrap();
+    let history = s.history().await;
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].previous_level, "NONE");
     assert_eq!(history[0].new_level, "HIGH");
@@ -264,12 +269,7 @@ async fn raises_risk_and_logs_it(engine: Engine) {
     let (status, _) = s.post(&sign(&s.risk("Secure"))).await;
     assert_eq!(status, 202);
     assert_eq!(s.level().await, "NONE");
-    let history = s
-        .server
-        .services
-        .risk_history(&s.user_id, 10)
-        .await
-        .unwrap();
+    let history = s.history().await;
     assert_eq!(
         (
             history[0].previous_level.as_str(),
@@ -542,14 +542,69 @@ async fn user_risk_api(engine: Engine) {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(s.level().await, "LOW");
-    let history = s
-        .server
-        .services
-        .risk_history(&s.user_id, 10)
-        .await
-        .unwrap();
+    let history = s.history().await;
     assert_eq!(history[0].detection, "ADMIN_REPORTED_USER_RISK");
     assert_eq!(s.server.log("user.risk.detect").await.len(), 2);
+}
+
+/// A SET that repeats the user's level with a new reason changes the reason
+/// and nothing else: the level's start stays, and the level index still
+/// finds the user under that level alone.
+async fn same_level_new_reason(engine: Engine) {
+    let s = setup(engine).await;
+    let (status, body) = s.post(&sign(&s.risk("high"))).await;
+    assert_eq!(status, 202, "{body}");
+    let user = || async {
+        riskline_core::with_db!(&s.server.services.db, |pool| {
+            sqlx::query_as::<_, (String, Option<i64>, Option<String>)>(
+                "SELECT risk_level, risk_since_ms, risk_reason FROM users WHERE id = $1",
+            )
+            .bind(&s.user_id)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+        })
+    };
+    let (level, since, reason) = user().await;
+    assert_eq!(
+        (level.as_str(), reason.as_deref()),
+        ("HIGH", Some("Malware found"))
+    );
+    assert!(since.is_some());
+
+    let mut again = s.risk("high");
+    again["events"][USER_RISK]["reason_admin"] = json!({"en": "Ransomware note found"});
+    let (status, body) = s.post(&sign(&again)).await;
+    assert_eq!(status, 202, "{body}");
+    let (level, since_after, reason) = user().await;
+    assert_eq!(level, "HIGH");
+    assert_eq!(reason.as_deref(), Some("Ransomware note found"));
+    assert_eq!(
+        since_after, since,
+        "the level did not change, nor its start"
+    );
+    let risk = s.risk_api().await;
+    assert_eq!(risk["reason"], "Ransomware note found");
+    // Read through users_risk: the user is under HIGH, and only there.
+    let by_level: Vec<(String, i64)> = riskline_core::with_db!(&s.server.services.db, |pool| {
+        sqlx::query_as(
+            "SELECT risk_level, COUNT(*) FROM users WHERE risk_level IN ('NONE', 'LOW', 'MEDIUM', 'HIGH') AND id = $1 GROUP BY risk_level",
+        )
+        .bind(&s.user_id)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+    });
+    assert_eq!(by_level, vec![("HIGH".to_string(), 1)]);
+    let history = s.history().await;
+    assert_eq!(history.len(), 2, "both reports are in the history");
+    assert_eq!(
+        (
+            history[0].previous_level.as_str(),
+            history[0].new_level.as_str()
+        ),
+        ("HIGH", "HIGH")
+    );
 }
 
 /// The provider's SSF configuration marks `application` critical: an event
@@ -640,6 +695,7 @@ async fn level_table_overrides_defaults(engine: Engine) {
 }
 
 crate::on_both_engines!(
+    same_level_new_reason,
     honours_critical_subject_members,
     level_table_overrides_defaults,
     raises_risk_and_logs_it,

@@ -109,14 +109,11 @@ pub async fn load_rules(tx: &mut Tx) -> Result<Vec<Rule>, CoreError> {
     rows_to_rules(rows)
 }
 
-/// The ids of the groups `user_id` is in, inside `tx`.
+/// The ids of the groups `user_id` is in, read inside `tx` the way the
+/// receiver reads them: through the transaction's policy cache.
 pub async fn groups_of_in_tx(tx: &mut Tx, user_id: &str) -> Result<Vec<String>, CoreError> {
-    Ok(with_tx!(tx, |conn| sqlx::query_scalar(
-        "SELECT group_id FROM group_members WHERE user_id = $1 ORDER BY group_id"
-    )
-    .bind(user_id)
-    .fetch_all(&mut *conn)
-    .await?))
+    cache_groups(tx, &[user_id.to_string()]).await?;
+    Ok(tx.policy.groups.get(user_id).cloned().unwrap_or_default())
 }
 
 /// What a transaction has read of the policy: its rules, and the groups
@@ -144,7 +141,7 @@ pub(crate) async fn cache_groups(tx: &mut Tx, user_ids: &[String]) -> Result<(),
     let rows: Vec<(String, String)> = match &mut tx.conn {
         TxConn::Sqlite(t) => {
             sqlx::query_as(
-                "SELECT user_id, group_id FROM group_members                  WHERE user_id IN (SELECT value FROM json_each($1)) ORDER BY group_id",
+                "SELECT user_id, group_id FROM group_members WHERE user_id IN (SELECT value FROM json_each($1)) ORDER BY group_id",
             )
             .bind(Value::from(wanted.clone()).to_string())
             .fetch_all(&mut **t)

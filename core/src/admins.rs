@@ -81,13 +81,30 @@ fn password_matches_now(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Argon2 costs tens of milliseconds of CPU by design; it runs on the
-/// blocking pool so that a sign-in never holds up the SETs an async worker serves.
+/// Argon2 costs tens of milliseconds of CPU and 19 MiB of memory by
+/// design. It runs on the blocking pool, so that a sign-in never holds up
+/// the SETs an async worker serves, and at most this many at once, so that
+/// a flood of sign-in attempts queues instead of taking the process's
+/// memory (the blocking pool itself would grow to 512 threads).
+const PASSWORD_CHECKS_AT_ONCE: usize = 4;
+static PASSWORD_CHECKS: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(PASSWORD_CHECKS_AT_ONCE);
+
+async fn with_password_permit<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, CoreError> {
+    let _permit = PASSWORD_CHECKS
+        .acquire()
+        .await
+        .map_err(|e| CoreError::Internal(format!("password check refused: {e}")))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| CoreError::Internal(format!("password check stopped: {e}")))
+}
+
 async fn hash_password(password: &str) -> Result<String, CoreError> {
     let password = password.to_string();
-    tokio::task::spawn_blocking(move || hash_password_now(&password))
-        .await
-        .map_err(|e| CoreError::Internal(format!("password hashing stopped: {e}")))?
+    with_password_permit(move || hash_password_now(&password)).await?
 }
 
 /// A hash of a password nobody knows, checked when the email names no
@@ -101,7 +118,7 @@ static DECOY_HASH: std::sync::LazyLock<Option<String>> =
 async fn password_matches(password: &str, hash: Option<&str>) -> bool {
     let password = password.to_string();
     let hash = hash.map(str::to_string);
-    tokio::task::spawn_blocking(move || match hash {
+    with_password_permit(move || match hash {
         Some(hash) => password_matches_now(&password, &hash),
         None => {
             if let Some(decoy) = DECOY_HASH.as_deref() {
@@ -403,7 +420,7 @@ impl Services {
     ) -> Result<Option<(Admin, Option<String>)>, CoreError> {
         // The decoy is made at start-up, so the first wrong email already
         // costs what every later one does.
-        let _ = tokio::task::spawn_blocking(|| DECOY_HASH.is_some()).await;
+        let _ = with_password_permit(|| DECOY_HASH.is_some()).await;
         if self.admin_count().await? > 0 {
             return Ok(None);
         }
@@ -454,5 +471,31 @@ mod tests {
             .is_some_and(|d| d.starts_with("$argon2id$")));
         assert!(!password_matches("correct horse battery", None).await);
         assert!(!password_matches("", None).await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn password_checks_queue_beyond_the_bound() {
+        let running = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let most = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let checks: Vec<_> = (0..3 * PASSWORD_CHECKS_AT_ONCE)
+            .map(|_| {
+                let (running, most) = (running.clone(), most.clone());
+                tokio::spawn(with_password_permit(move || {
+                    use std::sync::atomic::Ordering::SeqCst;
+                    let now = running.fetch_add(1, SeqCst) + 1;
+                    most.fetch_max(now, SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    running.fetch_sub(1, SeqCst);
+                }))
+            })
+            .collect();
+        for check in checks {
+            check.await.unwrap().unwrap();
+        }
+        let most = most.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            (2..=PASSWORD_CHECKS_AT_ONCE).contains(&most),
+            "{most} checks ran at once"
+        );
     }
 }

@@ -5,7 +5,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Router;
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use riskline_app::{shell, App};
 use riskline_core::db::Db;
 use riskline_core::session_store::DbSessionStore;
@@ -20,8 +20,15 @@ pub(crate) const SESSION_COOKIE: &str = "riskline_session";
 /// Console sessions end after this long without a request.
 const IDLE_TIMEOUT: time::Duration = time::Duration::hours(8);
 
+/// The console's routes, listed once per process. Listing them renders the
+/// app while a process-global flag in leptos stops resources from loading
+/// (leptos-rs/leptos#4773): a page whose resource first polled during a
+/// listing never finished. Listed once, before any server of the process
+/// answers, no render can overlap it (tests start many servers in one process).
+static ROUTES: std::sync::OnceLock<Vec<AxumRouteListing>> = std::sync::OnceLock::new();
+
 pub fn router(state: &AppState) -> Router<AppState> {
-    let routes = generate_route_list(App);
+    let routes = ROUTES.get_or_init(|| generate_route_list(App)).clone();
     let services = state.services.clone();
     let context = move || provide_context(services.clone());
     let secure_cookie = state.services.settings.base_url.starts_with("https://");

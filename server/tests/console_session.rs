@@ -4,25 +4,7 @@
 
 mod common;
 
-use common::{Engine, TestServer, ADMIN_EMAIL, ADMIN_PASSWORD};
-
-/// The `action` of the form posting to the server function `name`.
-fn form_action(html: &str, name: &str) -> String {
-    let start = html
-        .find(&format!("/_fn/{name}"))
-        .expect("form action present");
-    let end = html[start..].find('"').unwrap();
-    html[start..start + end].to_string()
-}
-
-fn session_cookie(res: &reqwest::Response) -> Option<String> {
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("riskline_session="))
-        .map(|v| v.split(';').next().unwrap().to_string())
-}
+use common::{form_action, session_cookie, Engine, TestServer, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 async fn page(server: &TestServer, path: &str, cookie: Option<&str>) -> reqwest::Response {
     let mut req = server
@@ -54,7 +36,6 @@ async fn post_form(
 }
 
 async fn sign_in_rotate_and_sign_out(engine: Engine) {
-    let _turn = common::CONSOLE_TURN.lock().await;
     let server = TestServer::start(engine).await;
     // Signed out, console pages send the browser to the sign-in page.
     let res = page(&server, "/admin/security/device-integrations", None).await;
@@ -156,4 +137,47 @@ async fn sign_in_rotate_and_sign_out(engine: Engine) {
     assert!(server.log("user.session.start").await.len() >= 3);
 }
 
-crate::on_both_engines!(sign_in_rotate_and_sign_out);
+/// Console pages keep rendering while other servers start in the same
+/// process (as the test binaries do). Starting a server lists the console's
+/// routes, and leptos suppresses resource loading process-wide while it
+/// lists them: before the list was made once per process, a page whose
+/// resource first polled during another server's start never finished.
+async fn pages_render_while_servers_start(engine: Engine) {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::Arc;
+    let server = Arc::new(TestServer::start(engine).await);
+    let cookie = server.console_cookie().await;
+    let started = Arc::new(AtomicBool::new(false));
+    // Four readers, so that some render is in flight whenever a start lists routes.
+    let readers: Vec<_> = (0..4)
+        .map(|reader| {
+            let (server, cookie, started) = (server.clone(), cookie.clone(), started.clone());
+            tokio::spawn(async move {
+                let mut pages = 0;
+                while pages < 5 || !started.load(SeqCst) {
+                    let res = tokio::time::timeout(
+                        std::time::Duration::from_secs(20),
+                        page(&server, "/", Some(&cookie)),
+                    )
+                    .await
+                    .unwrap_or_else(|_| panic!("reader {reader}: page {pages} did not finish"));
+                    assert_eq!(res.status().as_u16(), 200);
+                    assert!(res.text().await.unwrap().contains("Dashboard"));
+                    pages += 1;
+                }
+            })
+        })
+        .collect();
+    for _ in 0..8 {
+        drop(TestServer::start(Engine::Sqlite).await);
+    }
+    started.store(true, SeqCst);
+    for reader in readers {
+        reader.await.unwrap();
+    }
+}
+
+crate::on_both_engines!(
+    sign_in_rotate_and_sign_out,
+    pages_render_while_servers_start
+);

@@ -9,9 +9,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{
-    sign_set as sign, Engine, TestServer, Transmitter, ADMIN_EMAIL, ADMIN_PASSWORD, API_TOKEN,
-};
+use common::{sign_set as sign, Engine, TestServer, Transmitter, API_TOKEN};
 use reqwest::Method;
 use riskline_core::logquery::{parse_filter, LogQuery, CSV_COLUMNS};
 use riskline_core::syslog::{self, LogActor, LogEvent, LogTarget};
@@ -194,39 +192,6 @@ fn uuids(events: &[Value]) -> Vec<String> {
         .collect()
 }
 
-/// Signs in on the console with a plain form post; the session cookie.
-async fn console_cookie(server: &TestServer) -> String {
-    let _turn = common::CONSOLE_TURN.lock().await;
-    let login = server
-        .http
-        .get(server.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let start = login.find("/_fn/sign_in").unwrap();
-    let end = login[start..].find('"').unwrap();
-    let action = &login[start..start + end];
-    let res = server
-        .http
-        .post(server.url(action))
-        .header("Accept", "text/html")
-        .header("Referer", server.url("/login"))
-        .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("riskline_session="))
-        .map(|v| v.split(';').next().unwrap().to_string())
-        .expect("signed in")
-}
-
 async fn export_csv_and_jsonl(engine: Engine) {
     let server = TestServer::start(engine).await;
     // 1,300 events: more than two export pages.
@@ -385,7 +350,7 @@ async fn export_csv_and_jsonl(engine: Engine) {
     )
     .await;
     assert_eq!(d.status, 401);
-    let cookie = console_cookie(&server).await;
+    let cookie = server.console_cookie().await;
     let d = download(&server, None, Some(&cookie), &url(&server, EXPORT, &csv)).await;
     assert_eq!(d.status, 200, "{}", d.body);
     assert_eq!(parse_csv(&d.body).len(), want.len() + 1);
@@ -491,7 +456,7 @@ async fn tail_delivers_a_set_posted_after_it_opened(engine: Engine) {
 
     // Everything, with a token; risk detections only, with the console session.
     let mut all = Tail::open(&server, &[], &[("Authorization", &ssws())]).await;
-    let cookie = console_cookie(&server).await;
+    let cookie = server.console_cookie().await;
     let mut detections = Tail::open(
         &server,
         &[
@@ -899,7 +864,7 @@ mod bench {
         eprintln!("{engine:?}: an idle tail poll takes {:?}", t.elapsed() / 20);
 
         // The page's server render, signed in, and /api/v1/logs by user and type.
-        let cookie = console_cookie(&server).await;
+        let cookie = server.console_cookie().await;
         for (name, path) in [
             (
                 "page, default (24 h)",

@@ -18,13 +18,6 @@ pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 pub const API_TOKEN: &str = "00bootstrap-test-token-0123456789abcdef";
 
-/// Held by a test while it drives the console (server-rendered pages and
-/// server functions). Two such tests side by side in one process, each
-/// server on its own tokio runtime, hung about once in 150 runs: a request
-/// stayed pending with every thread idle. Riskline runs one runtime; until
-/// the cause is found, console tests take turns.
-pub static CONSOLE_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 #[derive(Clone, Copy, Debug)]
 pub enum Engine {
     Sqlite,
@@ -252,6 +245,30 @@ impl TestServer {
         (issuer, p["id"].as_str().unwrap().to_string())
     }
 
+    /// Signs in on the console with a plain form post, as the first admin;
+    /// the session cookie (`riskline_session=…`).
+    pub async fn console_cookie(&self) -> String {
+        let login = self
+            .http
+            .get(self.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let res = self
+            .http
+            .post(self.url(&form_action(&login, "sign_in")))
+            .header("Accept", "text/html")
+            .header("Referer", self.url("/login"))
+            .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        session_cookie(&res).expect("signed in")
+    }
+
     /// The System Log, newest first.
     pub async fn log(&self, event_type: &str) -> Vec<LogEvent> {
         riskline_core::syslog::recent(&self.services.db, Some(event_type), 100)
@@ -419,4 +436,23 @@ impl Drop for Transmitter {
 pub async fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
+}
+
+/// The `action` of the form posting to the server function `name`.
+pub fn form_action(html: &str, name: &str) -> String {
+    let start = html
+        .find(&format!("/_fn/{name}"))
+        .expect("form action present");
+    let end = html[start..].find('"').unwrap();
+    html[start..start + end].to_string()
+}
+
+/// The console session cookie a response sets (`riskline_session=…`).
+pub fn session_cookie(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("riskline_session="))
+        .map(|v| v.split(';').next().unwrap().to_string())
 }

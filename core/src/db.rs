@@ -338,7 +338,7 @@ impl Db {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::chunk_sizes;
@@ -351,16 +351,22 @@ mod tests {
         assert_eq!(chunk_sizes(7, 4), vec![4, 2, 1]);
     }
 
+    /// An empty in-memory SQLite database on one connection (each new
+    /// connection to `sqlite::memory:` would be another, empty database),
+    /// for tests that apply migrations by hand.
+    pub(crate) async fn memory_sqlite() -> sqlx::SqlitePool {
+        sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap()
+    }
+
     /// Migration 0011 rebuilds two tables WITHOUT ROWID; the rows written
     /// before it are all still there after it, and the tables have no rowid.
     #[tokio::test]
     async fn sqlite_migration_0011_keeps_every_row() {
-        use sqlx::sqlite::SqlitePoolOptions;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
+        let pool = memory_sqlite().await;
         sqlx::query("PRAGMA foreign_keys = ON")
             .execute(&pool)
             .await

@@ -2406,12 +2406,7 @@ mod tests {
     /// Rows written before migration 0002 get their search text from its backfill.
     #[tokio::test]
     async fn sqlite_migration_backfills_the_search_text() {
-        use sqlx::sqlite::SqlitePoolOptions;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
+        let pool = crate::db::tests::memory_sqlite().await;
         sqlx::raw_sql(include_str!("../../migrations/sqlite/0001_foundation.sql"))
             .execute(&pool)
             .await

@@ -58,16 +58,7 @@ async fn sign_in_rotate_and_sign_out(engine: Engine) {
     assert!(session_cookie(&res).is_none());
     let back = res.headers()["location"].to_str().unwrap().to_string();
     assert!(back.contains("__err="), "{back}");
-    let html = server
-        .http
-        .get(&back)
-        .header("Accept", "text/html")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = server.html(&back).await;
     assert!(
         html.contains("role=\"alert\"") && html.contains("Email or password is incorrect"),
         "the error is rendered without wasm"

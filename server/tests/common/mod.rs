@@ -245,18 +245,23 @@ impl TestServer {
         (issuer, p["id"].as_str().unwrap().to_string())
     }
 
-    /// Signs in on the console with a plain form post, as the first admin;
-    /// the session cookie (`riskline_session=…`).
-    pub async fn console_cookie(&self) -> String {
-        let login = self
-            .http
-            .get(self.url("/login"))
+    /// The HTML the console answers at `url` (a whole URL: redirects give one).
+    pub async fn html(&self, url: &str) -> String {
+        self.http
+            .get(url)
+            .header("Accept", "text/html")
             .send()
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Signs in on the console with a plain form post, as the first admin;
+    /// the session cookie (`riskline_session=…`).
+    pub async fn console_cookie(&self) -> String {
+        let login = self.html(&self.url("/login")).await;
         let res = self
             .http
             .post(self.url(&form_action(&login, "sign_in")))

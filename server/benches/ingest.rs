@@ -144,14 +144,10 @@ fn sub_email(email: &str) -> Value {
 /// The mix: mostly events that change risk a little or not at all, some
 /// unknown subjects, and 2% credential compromises that raise a user to High
 /// and so trigger Universal Logout (each for a user of its own).
-fn claims_for(
-    i: usize,
-    rng: &mut Rng,
-    trigger_user: Option<usize>,
-    pool: (usize, usize),
-    now: u64,
-) -> Value {
-    let jti = format!("bench-{i:07}");
+fn claims_for(rng: &mut Rng, trigger_user: Option<usize>, pool: (usize, usize), now: u64) -> Value {
+    // Random, as transmitters make them (RFC 8417 suggests a UUID): a
+    // sequential jti would only ever append to the dedupe index.
+    let jti = uuid::Uuid::new_v4().to_string();
     let mut claims = json!({"iss": ISSUER, "aud": ORG, "iat": now, "jti": jti});
     if let Some(u) = trigger_user {
         claims["sub_id"] = sub_email(&user_email(u));
@@ -255,7 +251,6 @@ fn sign_all(settings: &Settings) -> (Vec<Set>, Vec<Set>) {
         let trigger = (phase_triggers > 0 && k % every == every / 2 && k / every < phase_triggers)
             .then(|| first_trigger_user + k / every);
         plan.push(claims_for(
-            i,
             &mut rng,
             trigger,
             (reserved, settings.users),

@@ -48,6 +48,7 @@ impl BatchCtx {
     pub(crate) async fn prepare(tx: &mut Tx, jobs: &[Job]) -> Result<Self, CoreError> {
         let mut ctx = BatchCtx::default();
         let mut keys = Vec::new();
+        let mut pairs = Vec::new();
         let mut emails = HashSet::new();
         for job in jobs {
             let Job::Accept(set, _) = job else { continue };
@@ -55,6 +56,7 @@ impl BatchCtx {
                 Value::String(set.claims.iss.clone()),
                 Value::String(set.claims.jti.clone()),
             ]));
+            pairs.push((set.claims.iss.clone(), set.claims.jti.clone()));
             for (_, _, interpretation) in &set.events {
                 if let Interpretation::Apply(d) = interpretation {
                     emails.extend(d.subject.user.iter().filter_map(email_of));
@@ -66,17 +68,39 @@ impl BatchCtx {
         }
         let keys = Value::Array(keys).to_string();
         let now = now_ms();
-        let fresh: Vec<(String, String)> = match &mut tx.conn {
-            TxConn::Sqlite(t) => sqlx::query_as(
-                "INSERT INTO received_sets (issuer, jti, received_ms) \
-                 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), $2 FROM json_each($1) WHERE true \
-                 ON CONFLICT DO NOTHING RETURNING issuer, jti",
-            )
-            .bind(&keys)
-            .bind(now)
-            .fetch_all(&mut **t)
-            .await?,
-            TxConn::Postgres(t) => sqlx::query_as(
+        let fresh: HashSet<(String, String)> = match &mut tx.conn {
+            // The one writer holds the write lock from `BEGIN IMMEDIATE`, so
+            // nothing can insert a pair between these two statements. Asking
+            // for the pairs stored already returns no row in the usual case,
+            // where RETURNING would send every new pair back across sqlx's
+            // channel to its worker thread, one hand-off per row.
+            TxConn::Sqlite(t) => {
+                let stored: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT r.issuer, r.jti FROM json_each($1) AS k \
+                     JOIN received_sets AS r \
+                       ON r.issuer = json_extract(k.value, '$[0]') AND r.jti = json_extract(k.value, '$[1]')",
+                )
+                .bind(&keys)
+                .fetch_all(&mut **t)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO received_sets (issuer, jti, received_ms) \
+                     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), $2 FROM json_each($1) WHERE true \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&keys)
+                .bind(now)
+                .execute(&mut **t)
+                .await?;
+                let stored: HashSet<(String, String)> = stored.into_iter().collect();
+                pairs
+                    .into_iter()
+                    .filter(|pair| !stored.contains(pair))
+                    .collect()
+            }
+            // Several writers run side by side here: only the insert itself
+            // tells which of them took a pair.
+            TxConn::Postgres(t) => sqlx::query_as::<_, (String, String)>(
                 "INSERT INTO received_sets (issuer, jti, received_ms) \
                  SELECT k->>0, k->>1, $2 FROM jsonb_array_elements($1::jsonb) AS k \
                  ON CONFLICT DO NOTHING RETURNING issuer, jti",
@@ -84,9 +108,11 @@ impl BatchCtx {
             .bind(&keys)
             .bind(now)
             .fetch_all(&mut **t)
-            .await?,
+            .await?
+            .into_iter()
+            .collect(),
         };
-        ctx.fresh = fresh.into_iter().collect();
+        ctx.fresh = fresh;
         if emails.is_empty() {
             return Ok(ctx);
         }

@@ -295,6 +295,27 @@ impl Services {
         Ok(self.users_from_rows(vec![row]).await?.remove(0))
     }
 
+    /// The user whose login, else whose email, is exactly `login_or_email`
+    /// (compared lower-cased); the oldest when several share the email.
+    pub async fn find_user_by_login_or_email(
+        &self,
+        login_or_email: &str,
+    ) -> Result<Option<User>, CoreError> {
+        let key = login_or_email.trim().to_lowercase();
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE login = $1 OR email = $1 \
+             ORDER BY CASE WHEN login = $1 THEN 0 ELSE 1 END, created_ms, id LIMIT 1"
+        );
+        let row: Option<UserRow> = with_db!(&self.db, |pool| sqlx::query_as(&sql)
+            .bind(&key)
+            .fetch_optional(pool)
+            .await?);
+        match row {
+            Some(row) => Ok(self.users_from_rows(vec![row]).await?.pop()),
+            None => Ok(None),
+        }
+    }
+
     /// Users whose login, email, first or last name starts with `q` (all when empty),
     /// ordered by login, after the login `after`.
     pub async fn list_users(

@@ -64,6 +64,24 @@ async fn users_and_groups(engine: Engine) {
     assert_eq!(found.as_array().unwrap().len(), 1);
     let (_, found) = s.api(Method::GET, "/api/v1/users?q=zz", None).await;
     assert_eq!(found, json!([]));
+    // The console's group form names a person by login or email: an exact
+    // match whatever the case, never a prefix.
+    let by_login = |key: &'static str| {
+        let services = s.services.clone();
+        async move {
+            services
+                .find_user_by_login_or_email(key)
+                .await
+                .unwrap()
+                .map(|u| u.id)
+        }
+    };
+    assert_eq!(
+        by_login(" ANA@example.COM ").await.as_deref(),
+        Some(id.as_str())
+    );
+    assert_eq!(by_login("ana@example.co").await, None);
+    assert_eq!(by_login("ana").await, None);
     // PUT replaces the profile and external ids.
     let (status, put) = s
         .api(Method::PUT, &format!("/api/v1/users/{id}"), Some(json!({"profile": {"email": "ana@example.com", "firstName": "Ana", "lastName": "Li"}, "externalIds": []})))

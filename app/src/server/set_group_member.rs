@@ -13,10 +13,8 @@ pub async fn set_group_member(
     let services = super::ctx::services()?;
     let login = login.trim().to_lowercase();
     let user = services
-        .list_users(&login, None, 50)
+        .find_user_by_login_or_email(&login)
         .await?
-        .into_iter()
-        .find(|u| u.login == login || u.email == login)
         .ok_or_else(|| {
             AppError::Invalid(vec![crate::error::FieldError {
                 field: "login".into(),

@@ -70,21 +70,35 @@ pub fn GroupsPage() -> impl IntoView {
                         list.into_iter()
                             .map(|g| {
                                 let gid = g.id.clone();
+                                let heading_id = format!("group-{gid}");
+                                let labelled_by = heading_id.clone();
                                 let more = g.member_count - i64::try_from(g.members.len()).unwrap_or(0);
+                                let members = g
+                                    .members
+                                    .into_iter()
+                                    .map(|m| {
+                                        let href = format!("/admin/people/{}", m.id);
+                                        let label = format!("Remove {} from {}", m.name, g.name);
+                                        let (group_id, login) = (gid.clone(), m.login.clone());
+                                        let remove = writable.then(move || {
+                                            view! {
+                                                <ActionForm action=member attr:class="inline-action">
+                                                    <input type="hidden" name="group_id" value=group_id />
+                                                    <input type="hidden" name="login" value=login />
+                                                    <input type="hidden" name="member" value="false" />
+                                                    <button type="submit" class="button small" aria-label=label>"Remove"</button>
+                                                </ActionForm>
+                                            }
+                                        });
+                                        view! { <li><a href=href>{m.name}</a> " (" {m.login} ") " {remove}</li> }
+                                    })
+                                    .collect_view();
                                 view! {
-                                    <section class="card">
-                                        <h2>{g.name.clone()}</h2>
+                                    <section class="card" aria-labelledby=labelled_by>
+                                        <h2 id=heading_id>{g.name.clone()}</h2>
                                         <p class="hint">{g.description.clone()}</p>
                                         <p>{format!("{} member{}", g.member_count, if g.member_count == 1 { "" } else { "s" })}</p>
-                                        <ul>
-                                            {g.members
-                                                .iter()
-                                                .map(|m| {
-                                                    let href = format!("/admin/people/{}", m.id);
-                                                    view! { <li><a href=href>{m.name.clone()}</a> " (" {m.login.clone()} ")"</li> }
-                                                })
-                                                .collect_view()}
-                                        </ul>
+                                        <ul class="member-list">{members}</ul>
                                         {(more > 0).then(|| view! { <p class="hint">{format!("and {more} more, by login; search People to find one.")}</p> })}
                                         {writable
                                             .then(|| {
@@ -95,7 +109,7 @@ pub fn GroupsPage() -> impl IntoView {
                                                         <input type="hidden" name="group_id" value=gid.clone() />
                                                         <input type="hidden" name="member" value="true" />
                                                         <div class="field">
-                                                            <label for=label_id>"Add member by login"</label>
+                                                            <label for=label_id>"Add member by login or email"</label>
                                                             <input id=label_id2 name="login" type="text" required />
                                                         </div>
                                                         <div class="form-actions">

@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import {
   ADMIN_EMAIL,
   ADMIN_PASSWORD,
+  eventually,
   expectHeading,
   launchBrowser,
   navigate,
@@ -51,6 +52,8 @@ test('groups: add a group, add and remove members, and use the group in a rule',
     const group = page.getByRole('region', { name: 'Executives', exact: true });
     await group.getByText('Board and C-level').waitFor();
     await group.getByText('0 members', { exact: true }).waitFor();
+    // Added: the form starts blank for the next one.
+    await eventually(async () => assert.equal(await page.getByLabel('Group name').inputValue(), ''));
 
     // A login nobody has: a clear error, and nothing added.
     const member = group.getByLabel('Add member by login or email');
@@ -58,12 +61,15 @@ test('groups: add a group, add and remove members, and use the group in a rule',
     await group.getByRole('button', { name: 'Add member', exact: true }).click();
     await page.getByText('No person has the login or email "nobody@example.com".').waitFor();
     await group.getByText('0 members', { exact: true }).waitFor();
+    // Refused: what was typed stays, to be corrected.
+    assert.equal(await member.inputValue(), 'nobody@example.com');
 
     // By email, in another case; then a second person.
     await member.fill('ANA@Example.com');
     await group.getByRole('button', { name: 'Add member', exact: true }).click();
     await group.getByText('1 member', { exact: true }).waitFor();
     await group.getByRole('link', { name: 'Ana Lee' }).waitFor();
+    await eventually(async () => assert.equal(await member.inputValue(), ''));
     await member.fill('bo@example.com');
     await group.getByRole('button', { name: 'Add member', exact: true }).click();
     await group.getByText('2 members', { exact: true }).waitFor();

@@ -217,6 +217,11 @@ test('a read-only admin sees streams but cannot change them', async () => {
     await page.getByRole('combobox', { name: 'Role' }).selectOption({ label: 'Read-only admin' });
     await page.getByRole('button', { name: 'Add administrator', exact: true }).click();
     await page.getByRole('row', { name: new RegExp(escapeRe(ANALYST_EMAIL)) }).waitFor();
+    // The form empties once the administrator is added: no password left on the page.
+    await eventually(async () => {
+      assert.equal(await page.getByLabel('Password', { exact: true }).inputValue(), '');
+      assert.equal(await page.getByRole('textbox', { name: 'Email', exact: true }).inputValue(), '');
+    });
     await screenshot(page, 'administrators');
 
     await page.getByRole('button', { name: 'Sign out', exact: true }).click();

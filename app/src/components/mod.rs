@@ -71,6 +71,31 @@ pub fn FormErrors(
     }
 }
 
+/// A `node_ref` for an "add" form that empties the form once its action
+/// succeeds, so that a secret typed into it (a password, a bearer token) does
+/// not stay on the page and the next entry starts blank. After an error the
+/// fields keep what was typed, to be corrected.
+pub fn clear_on_success<S>(action: ServerAction<S>) -> NodeRef<leptos::html::Form>
+where
+    S: leptos::server_fn::ServerFn + Clone + Send + Sync + 'static,
+    S::Output: Send + Sync + 'static,
+    S::Error: Send + Sync + 'static,
+{
+    let form = NodeRef::<leptos::html::Form>::new();
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if action.value().with(|v| matches!(v, Some(Ok(_)))) {
+            let el: Option<web_sys::HtmlFormElement> = form.get_untracked();
+            if let Some(el) = el {
+                el.reset();
+            }
+        }
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = action;
+    form
+}
+
 /// A timestamp: in UTC as rendered by the server, then in the browser's time
 /// zone once the page is interactive; the UTC time stays on hover.
 #[component]

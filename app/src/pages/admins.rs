@@ -2,8 +2,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::{
-    can_write, FieldError, FormErrors, LoadError, Loading, OptionalTime, RoleSelect, StatusBadge,
-    Time,
+    can_write, clear_on_success, FieldError, FormErrors, LoadError, Loading, OptionalTime,
+    RoleSelect, StatusBadge, Time,
 };
 use crate::server::add_admin::AddAdmin;
 use crate::server::list_admins::list_admins;
@@ -50,7 +50,7 @@ pub fn AdminsPage() -> impl IntoView {
                         view! {
                             <section class="card">
                                 <h2>"Add administrator"</h2>
-                                <ActionForm action=add attr:class="form inline-form">
+                                <ActionForm action=add node_ref=clear_on_success(add) attr:class="form inline-form">
                                     <FormErrors
                                         error=add_error
                                         shown_fields=&["email", "displayName", "password"]

@@ -2,7 +2,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::{
-    can_write, FieldError, FormErrors, LoadError, Loading, OptionalTime, RoleSelect, Time,
+    can_write, clear_on_success, FieldError, FormErrors, LoadError, Loading, OptionalTime,
+    RoleSelect, Time,
 };
 use crate::server::create_token::CreateToken;
 use crate::server::list_tokens::list_tokens;
@@ -61,7 +62,7 @@ pub fn ApiTokensPage() -> impl IntoView {
                         view! {
                             <section class="card">
                                 <h2>"Create token"</h2>
-                                <ActionForm action=create attr:class="form inline-form">
+                                <ActionForm action=create node_ref=clear_on_success(create) attr:class="form inline-form">
                                     <FormErrors error=create_error shown_fields=&["name"] />
                                     <div class="field">
                                         <label for="token-name">"Token name"</label>

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::components::{can_write, FieldError, FormErrors, LoadError, Loading};
+use crate::components::{can_write, clear_on_success, FieldError, FormErrors, LoadError, Loading};
 use crate::server::add_group::AddGroup;
 use crate::server::list_groups::list_groups;
 use crate::server::set_group_member::SetGroupMember;
@@ -31,7 +31,7 @@ pub fn GroupsPage() -> impl IntoView {
                         view! {
                             <section class="card">
                                 <h2>"Add group"</h2>
-                                <ActionForm action=add attr:class="form inline-form">
+                                <ActionForm action=add node_ref=clear_on_success(add) attr:class="form inline-form">
                                     <FormErrors error=add_error shown_fields=&["profile.name"] />
                                     <div class="field">
                                         <label for="group-name">"Group name"</label>
@@ -105,7 +105,7 @@ pub fn GroupsPage() -> impl IntoView {
                                                 let label_id = format!("member-{}", gid);
                                                 let label_id2 = label_id.clone();
                                                 view! {
-                                                    <ActionForm action=member attr:class="form inline-form">
+                                                    <ActionForm action=member node_ref=clear_on_success(member) attr:class="form inline-form">
                                                         <input type="hidden" name="group_id" value=gid.clone() />
                                                         <input type="hidden" name="member" value="true" />
                                                         <div class="field">

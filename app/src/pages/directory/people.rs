@@ -3,7 +3,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::{
-    can_write, FieldError, FormErrors, LoadError, Loading, RiskBadge, StatusBadge,
+    can_write, clear_on_success, FieldError, FormErrors, LoadError, Loading, RiskBadge, StatusBadge,
 };
 use crate::server::add_person::AddPerson;
 use crate::server::list_people::list_people;
@@ -40,7 +40,7 @@ pub fn PeoplePage() -> impl IntoView {
                             </p>
                             <details class="card">
                                 <summary>"Add person"</summary>
-                                <ActionForm action=add attr:class="form inline-form">
+                                <ActionForm action=add node_ref=clear_on_success(add) attr:class="form inline-form">
                                     <FormErrors error=add_error shown_fields=&["profile.email"] />
                                     <div class="field">
                                         <label for="person-email">"Email"</label>

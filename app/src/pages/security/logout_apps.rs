@@ -2,7 +2,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::{
-    can_write, DeliveriesTable, FieldError, FormErrors, LoadError, Loading, StatusBadge,
+    can_write, clear_on_success, DeliveriesTable, FieldError, FormErrors, LoadError, Loading,
+    StatusBadge,
 };
 use crate::server::add_logout_app::AddLogoutApp;
 use crate::server::list_logout_apps::list_logout_apps;
@@ -96,7 +97,7 @@ pub fn LogoutAppsPage() -> impl IntoView {
                 can_write().await.then(|| view! {
                     <section class="card" aria-labelledby="add-app-heading">
                         <h2 id="add-app-heading">"Add logout app"</h2>
-                        <ActionForm action=add attr:class="form">
+                        <ActionForm action=add node_ref=clear_on_success(add) attr:class="form">
                             <FormErrors error=add_error shown_fields=&["name", "endpointUrl", "clientId"] />
                             <div class="field">
                                 <label for="app-name">"App name"</label>

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::components::{can_write, FormErrors, LoadError, Loading, StatusBadge};
+use crate::components::{can_write, clear_on_success, FormErrors, LoadError, Loading, StatusBadge};
 use crate::server::add_rule::AddRule;
 use crate::server::change_rule::ChangeRule;
 use crate::server::get_policy_page::get_policy_page;
@@ -113,7 +113,7 @@ fn AddRuleForm(
     view! {
         <section class="card" aria-labelledby="add-rule-heading">
             <h2 id="add-rule-heading">"Add rule"</h2>
-            <ActionForm action=add attr:class="form rule-form">
+            <ActionForm action=add node_ref=clear_on_success(add) attr:class="form rule-form">
                 <FormErrors error shown_fields=&[] />
                 <div class="field">
                     <label for="rule-name">"Rule name"</label>

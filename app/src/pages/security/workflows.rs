@@ -2,7 +2,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::{
-    can_write, DeliveriesTable, FieldError, FormErrors, LoadError, Loading, StatusBadge,
+    can_write, clear_on_success, DeliveriesTable, FieldError, FormErrors, LoadError, Loading,
+    StatusBadge,
 };
 use crate::server::add_workflow::AddWorkflow;
 use crate::server::list_workflows::list_workflows;
@@ -80,7 +81,7 @@ pub fn WorkflowsPage() -> impl IntoView {
                 can_write().await.then(|| view! {
                     <section class="card" aria-labelledby="add-workflow-heading">
                         <h2 id="add-workflow-heading">"Add workflow"</h2>
-                        <ActionForm action=add attr:class="form">
+                        <ActionForm action=add node_ref=clear_on_success(add) attr:class="form">
                             <FormErrors error=add_error shown_fields=&["name", "url"] />
                             <div class="field">
                                 <label for="workflow-name">"Workflow name"</label>

@@ -2,26 +2,20 @@
 // nobody has, members added by login or email whatever its case, removed again), and an
 // Entity Risk Policy rule names the group.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   ADMIN_EMAIL,
   ADMIN_PASSWORD,
   eventually,
   expectHeading,
-  launchBrowser,
   navigate,
   screenshot,
   signIn,
+  useBrowser,
   withRiskline,
 } from './harness.mjs';
 
-let browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
+const shared = useBrowser();
 
 async function addPerson(page, email, first, last) {
   // The form stays open after an add.
@@ -37,7 +31,7 @@ async function addPerson(page, email, first, last) {
 }
 
 test('groups: add a group, add and remove members, and use the group in a rule', async () => {
-  await withRiskline(browser, 'groups', async ({ baseUrl, newPage }) => {
+  await withRiskline(shared.browser, 'groups', async ({ baseUrl, newPage }) => {
     const page = await newPage();
     await signIn(page, baseUrl, ADMIN_EMAIL, ADMIN_PASSWORD);
     await navigate(page, 'People');

@@ -7,6 +7,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -295,4 +296,16 @@ export async function withRiskline(browser, name, body, { env = {} } = {}) {
     await riskline?.stop();
     await transmitter.stop();
   }
+}
+
+/** One Chromium for a test file: launched before its tests, closed after them. */
+export function useBrowser() {
+  const shared = { browser: undefined };
+  before(async () => {
+    shared.browser = await launchBrowser();
+  });
+  after(async () => {
+    await shared.browser?.close();
+  });
+  return shared;
 }

@@ -5,18 +5,18 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   ADMIN_EMAIL,
   ADMIN_PASSWORD,
   expectHeading,
   goto,
-  launchBrowser,
   navigate,
   screenshot,
   signIn,
   signSet,
   startTransmitter,
+  useBrowser,
   withRiskline,
 } from './harness.mjs';
 
@@ -24,13 +24,7 @@ const TOKEN = '00reports-e2e-token-0123456789abcdef';
 const USER_RISK = 'https://schemas.okta.com/secevent/okta/event-type/user-risk-change';
 const POLICY = '00pentityrisk0000001';
 
-let browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
+const shared = useBrowser();
 
 function apiClient(baseUrl) {
   return async (method, path, body) => {
@@ -89,7 +83,7 @@ test('dashboard, entity risk and at-risk users show the seeded figures; the CSV 
   const gamma = await startTransmitter();
   try {
     await withRiskline(
-      browser,
+      shared.browser,
       'reports',
       async ({ baseUrl, transmitter: acme, newPage }) => {
         const api = apiClient(baseUrl);
@@ -318,7 +312,7 @@ test('dashboard, entity risk and at-risk users show the seeded figures; the CSV 
 });
 
 test('reports explain themselves when there is no data yet', async () => {
-  await withRiskline(browser, 'reports-empty', async ({ baseUrl, newPage }) => {
+  await withRiskline(shared.browser, 'reports-empty', async ({ baseUrl, newPage }) => {
     const page = await newPage();
     await signIn(page, baseUrl, ADMIN_EMAIL, ADMIN_PASSWORD);
     await navigate(page, 'Dashboard');

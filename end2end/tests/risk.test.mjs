@@ -3,28 +3,22 @@
 import assert from 'node:assert/strict';
 import { randomUUID, sign } from 'node:crypto';
 import http from 'node:http';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import {
   ADMIN_EMAIL,
   ADMIN_PASSWORD,
   eventually,
   expectHeading,
-  launchBrowser,
   navigate,
   screenshot,
   signIn,
+  useBrowser,
   withRiskline,
 } from './harness.mjs';
 
 const USER_RISK = 'https://schemas.okta.com/secevent/okta/event-type/user-risk-change';
 
-let browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
+const shared = useBrowser();
 
 const b64url = (data) => Buffer.from(data).toString('base64url');
 
@@ -36,7 +30,7 @@ function signSet(transmitter, claims) {
 }
 
 test('a SET raises a person to High, visible on People, the Risk section and the stream page', async () => {
-  await withRiskline(browser, 'risk', async ({ baseUrl, transmitter, newPage }) => {
+  await withRiskline(shared.browser, 'risk', async ({ baseUrl, transmitter, newPage }) => {
     const page = await newPage();
     await signIn(page, baseUrl, ADMIN_EMAIL, ADMIN_PASSWORD);
 
@@ -113,7 +107,7 @@ test('a SET raises a person to High, visible on People, the Risk section and the
 });
 
 test('a rule for High logs the person out, and the Risk section shows the logout', async () => {
-  await withRiskline(browser, 'policy', async ({ baseUrl, transmitter, newPage }) => {
+  await withRiskline(shared.browser, 'policy', async ({ baseUrl, transmitter, newPage }) => {
     const page = await newPage();
     await signIn(page, baseUrl, ADMIN_EMAIL, ADMIN_PASSWORD);
     await navigate(page, 'Device Integrations');
@@ -207,7 +201,7 @@ test('a rule for High logs the person out, and the Risk section shows the logout
 });
 
 test('marking a detection as a false positive lowers the level, and the history says why', async () => {
-  await withRiskline(browser, 'feedback', async ({ baseUrl, transmitter, newPage }) => {
+  await withRiskline(shared.browser, 'feedback', async ({ baseUrl, transmitter, newPage }) => {
     // India is UTC+5:30 all year: times show there, with UTC on hover.
     const page = await newPage({ timezoneId: 'Asia/Kolkata' });
     await signIn(page, baseUrl, ADMIN_EMAIL, ADMIN_PASSWORD);

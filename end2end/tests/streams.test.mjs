@@ -1,17 +1,17 @@
 // Browser tests for the Device Integrations (shared signals streams), Administrators and API
 // tokens pages. Each test starts its own Riskline and fake SSF transmitter.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   ADMIN_EMAIL,
   ADMIN_PASSWORD,
   eventually,
   expectHeading,
-  launchBrowser,
   mainNav,
   navigate,
   screenshot,
   signIn,
+  useBrowser,
   waitForHydration,
   withRiskline,
 } from './harness.mjs';
@@ -20,13 +20,7 @@ const STREAMS_PATH = '/admin/security/device-integrations';
 const ANALYST_EMAIL = 'analyst@example.com';
 const ANALYST_PASSWORD = 'Analyst-e2e-Passw0rd-2024!';
 
-let browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
+const shared = useBrowser();
 
 const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -83,7 +77,7 @@ async function addStreamByIssuer(page, name, issuer, jwksUrl) {
 }
 
 test('super admin adds, deactivates, activates, edits and removes a stream', async () => {
-  await withRiskline(browser, 'streams-lifecycle', async ({ baseUrl, transmitter, newPage }) => {
+  await withRiskline(shared.browser, 'streams-lifecycle', async ({ baseUrl, transmitter, newPage }) => {
     const page = await newPage();
     await page.goto(`${baseUrl}/login`);
     await expectHeading(page, 'Sign in to Riskline');
@@ -150,7 +144,7 @@ test('super admin adds, deactivates, activates, edits and removes a stream', asy
 });
 
 test('adding a stream whose well-known URL answers 404 shows the error next to the field', async () => {
-  await withRiskline(browser, 'streams-404', async ({ baseUrl, transmitter, newPage }) => {
+  await withRiskline(shared.browser, 'streams-404', async ({ baseUrl, transmitter, newPage }) => {
     const page = await newPage();
     await signIn(page, baseUrl, ADMIN_EMAIL, ADMIN_PASSWORD);
     await openDeviceIntegrations(page);
@@ -183,7 +177,7 @@ test('adding a stream whose well-known URL answers 404 shows the error next to t
 });
 
 test('adding a stream by issuer and JWKS URL works without JavaScript', async () => {
-  await withRiskline(browser, 'streams-nojs', async ({ baseUrl, transmitter, newPage }) => {
+  await withRiskline(shared.browser, 'streams-nojs', async ({ baseUrl, transmitter, newPage }) => {
     const page = await newPage({ javaScriptEnabled: false });
     await signIn(page, baseUrl, ADMIN_EMAIL, ADMIN_PASSWORD);
     await openDeviceIntegrations(page);
@@ -200,7 +194,7 @@ test('adding a stream by issuer and JWKS URL works without JavaScript', async ()
 });
 
 test('a read-only admin sees streams but cannot change them', async () => {
-  await withRiskline(browser, 'streams-readonly', async ({ baseUrl, transmitter, newPage }) => {
+  await withRiskline(shared.browser, 'streams-readonly', async ({ baseUrl, transmitter, newPage }) => {
     const page = await newPage();
     await signIn(page, baseUrl, ADMIN_EMAIL, ADMIN_PASSWORD);
 
@@ -246,7 +240,7 @@ test('a read-only admin sees streams but cannot change them', async () => {
 });
 
 test('an API token works until it is revoked', async () => {
-  await withRiskline(browser, 'api-tokens', async ({ baseUrl, newPage }) => {
+  await withRiskline(shared.browser, 'api-tokens', async ({ baseUrl, newPage }) => {
     const page = await newPage();
     await signIn(page, baseUrl, ADMIN_EMAIL, ADMIN_PASSWORD);
     await navigate(page, 'API', 'API tokens');

@@ -3,17 +3,17 @@
 // posted during the test (with Pause / Resume), and the page without JavaScript.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   ADMIN_EMAIL,
   ADMIN_PASSWORD,
   eventually,
   expectHeading,
-  launchBrowser,
   navigate,
   screenshot,
   signIn,
   signSet,
+  useBrowser,
   withRiskline,
 } from './harness.mjs';
 
@@ -21,13 +21,7 @@ const USER_RISK = 'https://schemas.okta.com/secevent/okta/event-type/user-risk-c
 const TOKEN = '00e2e-system-log-token-0123456789abcdef';
 const ENV = { RISKLINE_BOOTSTRAP_API_TOKEN: TOKEN };
 
-let browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
+const shared = useBrowser();
 
 async function api(baseUrl, method, path, body) {
   const res = await fetch(`${baseUrl}${path}`, {
@@ -105,7 +99,7 @@ async function search(page, { q, filter }) {
 
 test('System Log: search, filter, expand, export, live tail', async () => {
   await withRiskline(
-    browser,
+    shared.browser,
     'system-log',
     async ({ baseUrl, transmitter, newPage }) => {
       await setUp(baseUrl, transmitter);
@@ -224,7 +218,7 @@ test('System Log: search, filter, expand, export, live tail', async () => {
 
 test('System Log without JavaScript: search and expand work, the tail says it needs JavaScript', async () => {
   await withRiskline(
-    browser,
+    shared.browser,
     'system-log-nojs',
     async ({ baseUrl, transmitter, newPage }) => {
       await setUp(baseUrl, transmitter);

@@ -228,6 +228,29 @@ impl From<GroupRow> for Group {
     }
 }
 
+/// A group's name, trimmed: required, at most 255 characters.
+fn valid_group_name(name: &str) -> Result<&str, CoreError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 255 {
+        return Err(CoreError::invalid(
+            "profile.name",
+            "profile.name is required (at most 255 characters).",
+        ));
+    }
+    Ok(name)
+}
+
+/// A failed write of a group's name: another group has it, or another error.
+fn group_name_taken(e: sqlx::Error, name: &str) -> CoreError {
+    match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => CoreError::invalid(
+            "profile.name",
+            format!("A group named {name} already exists."),
+        ),
+        e => e.into(),
+    }
+}
+
 fn group_target(g: &Group) -> LogTarget {
     LogTarget {
         id: g.id.clone(),
@@ -527,6 +550,12 @@ impl Services {
             return Ok(());
         }
         let mut tx = self.db.begin().await?;
+        crate::policy::store::refuse_if_named(
+            &mut tx,
+            crate::policy::store::RuleReference::User,
+            id,
+        )
+        .await?;
         with_tx!(&mut tx, |conn| sqlx::query(
             "DELETE FROM users WHERE id = $1"
         )
@@ -574,13 +603,7 @@ impl Services {
         description: &str,
     ) -> Result<Group, CoreError> {
         by.require_write()?;
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 255 {
-            return Err(CoreError::invalid(
-                "profile.name",
-                "profile.name is required (at most 255 characters).",
-            ));
-        }
+        let name = valid_group_name(name)?;
         let group = Group {
             id: ids::group_id(),
             name: name.into(),
@@ -598,15 +621,8 @@ impl Services {
         .execute(&mut *conn)
         .await
         .map(|r| r.rows_affected()));
-        match r {
-            Ok(_) => {}
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(CoreError::invalid(
-                    "profile.name",
-                    format!("A group named {name} already exists."),
-                ));
-            }
-            Err(e) => return Err(e.into()),
+        if let Err(e) = r {
+            return Err(group_name_taken(e, name));
         }
         syslog::append(
             &mut tx,
@@ -616,6 +632,74 @@ impl Services {
         .await?;
         tx.commit().await?;
         Ok(group)
+    }
+
+    /// Renames a group or changes its description (Okta's PUT of the profile).
+    pub async fn update_group(
+        &self,
+        by: &Principal,
+        id: &str,
+        name: &str,
+        description: &str,
+    ) -> Result<Group, CoreError> {
+        by.require_write()?;
+        let mut group = self.get_group(id).await?;
+        group.name = valid_group_name(name)?.into();
+        group.description = description.trim().into();
+        let mut tx = self.db.begin().await?;
+        let r = with_tx!(&mut tx, |conn| sqlx::query(
+            "UPDATE groups SET name = $1, description = $2 WHERE id = $3"
+        )
+        .bind(&group.name)
+        .bind(&group.description)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map(|r| r.rows_affected()));
+        match r {
+            Ok(0) => return Err(CoreError::NotFound(format!("group {id}"))),
+            Ok(_) => {}
+            Err(e) => return Err(group_name_taken(e, &group.name)),
+        }
+        syslog::append(
+            &mut tx,
+            &LogEvent::by_admin("group.profile.update", "Update group profile", by)
+                .with_target(group_target(&group)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(group)
+    }
+
+    /// Deletes a group and its memberships, unless a policy rule names it.
+    pub async fn delete_group(&self, by: &Principal, id: &str) -> Result<(), CoreError> {
+        by.require_write()?;
+        let group = self.get_group(id).await?;
+        let mut tx = self.db.begin().await?;
+        crate::policy::store::refuse_if_named(
+            &mut tx,
+            crate::policy::store::RuleReference::Group,
+            id,
+        )
+        .await?;
+        // Its memberships go with it (ON DELETE CASCADE).
+        let deleted = with_tx!(&mut tx, |conn| sqlx::query(
+            "DELETE FROM groups WHERE id = $1"
+        )
+        .bind(id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected());
+        if deleted == 0 {
+            return Err(CoreError::NotFound(format!("group {id}")));
+        }
+        syslog::append(
+            &mut tx,
+            &LogEvent::by_admin("group.lifecycle.delete", "Delete group", by)
+                .with_target(group_target(&group)),
+        )
+        .await?;
+        tx.commit().await
     }
 
     pub async fn set_group_membership(

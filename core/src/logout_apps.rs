@@ -292,6 +292,12 @@ impl Services {
         by.require_write()?;
         let app = self.get_logout_app(id).await?;
         let mut tx = self.db.begin().await?;
+        crate::policy::store::refuse_if_named(
+            &mut tx,
+            crate::policy::store::RuleReference::LogoutApp,
+            id,
+        )
+        .await?;
         with_tx!(&mut tx, |conn| sqlx::query(
             "DELETE FROM logout_apps WHERE id = $1"
         )

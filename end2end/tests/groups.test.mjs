@@ -1,6 +1,6 @@
 // Browser test: an admin builds a group on the Groups page (a clear error for a login
-// nobody has, members added by login or email whatever its case, removed again), and an
-// Entity Risk Policy rule names the group.
+// nobody has, members added by login or email whatever its case, removed again), an
+// Entity Risk Policy rule names the group, and then the group cannot be deleted.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
@@ -30,7 +30,7 @@ async function addPerson(page, email, first, last) {
   await page.getByRole('row', { name: new RegExp(`${first} ${last}`) }).waitFor();
 }
 
-test('groups: add a group, add and remove members, and use the group in a rule', async () => {
+test('groups: add a group, add and remove members, use it in a rule, delete only what no rule names', async () => {
   await withRiskline(shared.browser, 'groups', async ({ baseUrl, newPage }) => {
     const page = await newPage();
     await signIn(page, baseUrl, ADMIN_EMAIL, ADMIN_PASSWORD);
@@ -93,5 +93,27 @@ test('groups: add a group, add and remove members, and use the group in a rule',
     await add.getByRole('button', { name: 'Add rule', exact: true }).click();
     const rule = page.getByRole('row', { name: /Executives at High/ });
     await rule.getByText(/member of Executives/).waitFor();
+
+    // A group the rule names cannot be deleted; one no rule names can.
+    await navigate(page, 'Groups');
+    const deleteGroup = async (name) => {
+      const card = page.getByRole('region', { name, exact: true });
+      const confirm = card.locator('details', { has: page.locator('summary', { hasText: 'Delete' }) });
+      if (!(await confirm.evaluate((details) => details.open))) {
+        await confirm.locator('summary').click();
+      }
+      await card.getByRole('button', { name: `Delete group ${name}` }).click();
+    };
+    await deleteGroup('Executives');
+    await page
+      .getByText('The Entity Risk Policy rule "Executives at High" names this group: remove it from that rule first.')
+      .waitFor();
+    await group.getByText('1 member', { exact: true }).waitFor();
+    await page.getByLabel('Group name').fill('Contractors');
+    await page.getByRole('button', { name: 'Add group', exact: true }).click();
+    await page.getByRole('region', { name: 'Contractors', exact: true }).waitFor();
+    await deleteGroup('Contractors');
+    await page.getByRole('region', { name: 'Contractors', exact: true }).waitFor({ state: 'detached' });
+    await group.waitFor();
   });
 });

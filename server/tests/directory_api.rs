@@ -99,6 +99,75 @@ async fn users_and_groups(engine: Engine) {
         .await;
     assert_eq!(status, StatusCode::OK, "{g}");
     let gid = g["id"].as_str().unwrap().to_string();
+    // PUT replaces the group's profile; names stay unique and required.
+    let (_, other) = s
+        .api(
+            Method::POST,
+            "/api/v1/groups",
+            Some(json!({"profile": {"name": "Contractors"}})),
+        )
+        .await;
+    let other_id = other["id"].as_str().unwrap().to_string();
+    let group_path = format!("/api/v1/groups/{gid}");
+    let (status, renamed) = s
+        .api(
+            Method::PUT,
+            &group_path,
+            Some(json!({"profile": {"name": " Leadership ", "description": "Board"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{renamed}");
+    assert_eq!(
+        renamed["profile"],
+        json!({"name": "Leadership", "description": "Board"})
+    );
+    let (_, read) = s.api(Method::GET, &group_path, None).await;
+    assert_eq!(read["profile"]["name"], "Leadership");
+    for (body, cause) in [
+        (
+            json!({"profile": {"name": "  "}}),
+            "profile.name: profile.name is required (at most 255 characters).",
+        ),
+        (
+            json!({"profile": {"name": "Contractors"}}),
+            "profile.name: A group named Contractors already exists.",
+        ),
+    ] {
+        let (status, e) = s.api(Method::PUT, &group_path, Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+        assert_eq!(e["errorCauses"][0]["errorSummary"], cause, "{e}");
+    }
+    let (_, read) = s.api(Method::GET, &group_path, None).await;
+    assert_eq!(
+        read["profile"],
+        json!({"name": "Leadership", "description": "Board"}),
+        "a refused PUT changes nothing"
+    );
+    let (status, _) = s
+        .api(
+            Method::PUT,
+            "/api/v1/groups/00gnope",
+            Some(json!({"profile": {"name": "X"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // DELETE removes a group no rule names.
+    let (status, _) = s
+        .api(Method::DELETE, &format!("/api/v1/groups/{other_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = s
+        .api(Method::GET, &format!("/api/v1/groups/{other_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let types: Vec<String> = s
+        .log("group.profile.update")
+        .await
+        .into_iter()
+        .chain(s.log("group.lifecycle.delete").await)
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(types, ["group.profile.update", "group.lifecycle.delete"]);
     let (status, _) = s
         .api(
             Method::PUT,

@@ -666,8 +666,75 @@ async fn concurrent_creates_stay_contiguous(engine: Engine) {
     assert_eq!(priorities, [1, 2, 3, 4, 5, 6, 7, 8, 99]);
 }
 
+/// A group, user or logout app that a rule names cannot be removed: the rule
+/// would silently change meaning. Once no rule names it, it can.
+async fn named_references_cannot_be_removed(engine: Engine) {
+    let s = TestServer::start(engine).await;
+    let (_, g) = s
+        .api(
+            Method::POST,
+            "/api/v1/groups",
+            Some(json!({"profile": {"name": "Executives"}})),
+        )
+        .await;
+    let gid = g["id"].as_str().unwrap().to_string();
+    let (_, u) = s
+        .api(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"profile": {"email": "ana@example.com"}})),
+        )
+        .await;
+    let uid = u["id"].as_str().unwrap().to_string();
+    let (_, app) = s
+        .api(Method::POST, "/api/v1/logout-apps", Some(json!({"name": "CRM", "endpointUrl": "https://crm.example/revoke", "clientId": "crm", "auth": {"type": "signed_jwt"}})))
+        .await;
+    let app_id = app["id"].as_str().unwrap().to_string();
+    let mut body = rule_body("Executives out", None);
+    body["conditions"]["people"]["groups"]["include"] = json!([gid]);
+    body["conditions"]["people"]["users"]["exclude"] = json!([uid]);
+    body["actions"] = json!({"entityRisk": {"actions": [{"action": "TERMINATE_ALL_SESSIONS", "universalLogout": {"apps": [app_id]}}]}});
+    let (status, rule) = s.api(Method::POST, RULES, Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{rule}");
+    let rule_id = rule["id"].as_str().unwrap().to_string();
+
+    // The user must be deprovisioned before a DELETE removes it.
+    let user_path = format!("/api/v1/users/{uid}");
+    let (status, _) = s.api(Method::DELETE, &user_path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let paths = [
+        format!("/api/v1/groups/{gid}"),
+        user_path,
+        format!("/api/v1/logout-apps/{app_id}"),
+    ];
+    for (path, noun) in paths.iter().zip(["group", "user", "logout app"]) {
+        let (status, e) = s.api(Method::DELETE, path, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {e}");
+        assert_eq!(e["errorCode"], "E0000001", "{e}");
+        assert_eq!(
+            e["errorCauses"][0]["errorSummary"],
+            format!("The Entity Risk Policy rule \"Executives out\" names this {noun}: remove it from that rule first."),
+            "{e}"
+        );
+        let (status, _) = s.api(Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path} is still there");
+    }
+
+    let (status, _) = s
+        .api(Method::DELETE, &format!("{RULES}/{rule_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for path in &paths {
+        let (status, e) = s.api(Method::DELETE, path, None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{path}: {e}");
+        let (status, _) = s.api(Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path} is gone");
+    }
+}
+
 crate::on_both_engines!(
     concurrent_creates_stay_contiguous,
+    named_references_cannot_be_removed,
     policy_and_catch_all,
     priorities_shift,
     lifecycle_and_log_events,

@@ -32,6 +32,7 @@ pub mod list_workflows;
 pub mod log_filter_options;
 pub mod preview_import;
 pub mod remove_admin;
+pub mod remove_group;
 pub mod remove_logout_app;
 pub mod remove_stream;
 pub mod remove_workflow;

@@ -11,8 +11,8 @@ use serde_json::Value;
 use super::rules::{parse_actions, parse_conditions};
 use super::{
     actions_json, conditions_json, parse_rule_body, policy_log_target, rule_log_target, Conditions,
-    EvalInput, LogoutApps, Policy, Rule, RuleAction, RuleStatus, CATCH_ALL_PRIORITY,
-    ENTITY_RISK_POLICY_ID, MAX_CUSTOM_PRIORITY,
+    EvalInput, IncludeExclude, LogoutApps, Policy, Rule, RuleAction, RuleStatus,
+    CATCH_ALL_PRIORITY, ENTITY_RISK_POLICY_ID, MAX_CUSTOM_PRIORITY,
 };
 use std::collections::HashMap;
 
@@ -107,6 +107,63 @@ pub async fn load_rules(tx: &mut Tx) -> Result<Vec<Rule>, CoreError> {
         .fetch_all(&mut *conn)
         .await?);
     rows_to_rules(rows)
+}
+
+/// What a rule can name, for [`refuse_if_named`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleReference {
+    Group,
+    User,
+    LogoutApp,
+}
+
+/// Refuses to remove `what` (`id`) while a rule names it: the rule would
+/// silently change meaning (a group it includes never matches again, one it
+/// excludes no longer protects anyone; a listed logout app is never called).
+/// Takes the policy's lock in `tx`, which then deletes: a rule change that
+/// would name `id` waits for it, and then finds `id` gone.
+pub async fn refuse_if_named(tx: &mut Tx, what: RuleReference, id: &str) -> Result<(), CoreError> {
+    lock_policy(tx).await?;
+    let naming: Vec<String> = load_rules(tx)
+        .await?
+        .into_iter()
+        .filter(|r| rule_names(r, what, id))
+        .map(|r| format!("\"{}\"", r.name))
+        .collect();
+    if naming.is_empty() {
+        return Ok(());
+    }
+    let noun = match what {
+        RuleReference::Group => "group",
+        RuleReference::User => "user",
+        RuleReference::LogoutApp => "logout app",
+    };
+    Err(CoreError::invalid(
+        "",
+        format!(
+            "The Entity Risk Policy rule{} {} name{} this {noun}: remove it from {} first.",
+            if naming.len() == 1 { "" } else { "s" },
+            naming.join(", "),
+            if naming.len() == 1 { "s" } else { "" },
+            if naming.len() == 1 {
+                "that rule"
+            } else {
+                "those rules"
+            },
+        ),
+    ))
+}
+
+fn rule_names(rule: &Rule, what: RuleReference, id: &str) -> bool {
+    let listed = |l: &IncludeExclude| l.include.iter().chain(&l.exclude).any(|x| x == id);
+    match what {
+        RuleReference::Group => rule.conditions.as_ref().is_some_and(|c| listed(&c.groups)),
+        RuleReference::User => rule.conditions.as_ref().is_some_and(|c| listed(&c.users)),
+        RuleReference::LogoutApp => matches!(
+            &rule.action,
+            RuleAction::TerminateAllSessions { apps: LogoutApps::Listed(apps) } if apps.iter().any(|a| a == id)
+        ),
+    }
 }
 
 /// The ids of the groups `user_id` is in, read inside `tx` the way the

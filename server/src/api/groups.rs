@@ -19,7 +19,7 @@ use crate::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/groups", get(list).post(create))
-        .route("/groups/{id}", get(read))
+        .route("/groups/{id}", get(read).put(update).delete(remove))
         .route("/groups/{id}/users", get(members))
         .route(
             "/groups/{id}/users/{user_id}",
@@ -64,16 +64,19 @@ async fn create(
 ) -> Result<Json<Value>, ApiError> {
     by.require_write()?;
     let body = json_body(&body)?;
-    let name = body
-        .pointer("/profile/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let description = body
-        .pointer("/profile/description")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let (name, description) = profile_of(&body);
     let group = state.services.create_group(&by, name, description).await?;
     Ok(Json(group_json(&group, &state.services.settings.base_url)))
+}
+
+/// `profile.name` and `profile.description` of a group body (empty when absent).
+fn profile_of(body: &Value) -> (&str, &str) {
+    let text = |pointer| {
+        body.pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    (text("/profile/name"), text("/profile/description"))
 }
 
 async fn read(
@@ -83,6 +86,33 @@ async fn read(
 ) -> Result<Json<Value>, ApiError> {
     let group = state.services.get_group(&id).await?;
     Ok(Json(group_json(&group, &state.services.settings.base_url)))
+}
+
+/// Okta's PUT replaces the profile: `name` is required, a missing
+/// `description` becomes empty.
+async fn update(
+    State(state): State<AppState>,
+    ApiPrincipal(by): ApiPrincipal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    by.require_write()?;
+    let body = json_body(&body)?;
+    let (name, description) = profile_of(&body);
+    let group = state
+        .services
+        .update_group(&by, &id, name, description)
+        .await?;
+    Ok(Json(group_json(&group, &state.services.settings.base_url)))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    ApiPrincipal(by): ApiPrincipal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.services.delete_group(&by, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn members(

@@ -4,19 +4,35 @@ use leptos_meta::Title;
 use crate::components::{can_write, clear_on_success, FieldError, FormErrors, LoadError, Loading};
 use crate::server::add_group::AddGroup;
 use crate::server::list_groups::list_groups;
+use crate::server::remove_group::RemoveGroup;
 use crate::server::set_group_member::SetGroupMember;
+use crate::types::GroupView;
 
 /// Directory › Groups: groups, their members, and membership changes.
 #[component]
 pub fn GroupsPage() -> impl IntoView {
     let add = ServerAction::<AddGroup>::new();
     let member = ServerAction::<SetGroupMember>::new();
+    let remove = ServerAction::<RemoveGroup>::new();
     let groups = Resource::new(
-        move || (add.version().get(), member.version().get()),
+        move || {
+            (
+                add.version().get(),
+                member.version().get(),
+                remove.version().get(),
+            )
+        },
         |_| list_groups(),
     );
     let add_error = Signal::derive(move || add.value().get().and_then(|r| r.err()));
-    let member_error = Signal::derive(move || member.value().get().and_then(|r| r.err()));
+    // Membership changes and deletions report above the list.
+    let list_error = Signal::derive(move || {
+        member
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .or_else(|| remove.value().get().and_then(|r| r.err()))
+    });
     view! {
         <Title text="Groups" />
         <header class="page-header">
@@ -51,7 +67,7 @@ pub fn GroupsPage() -> impl IntoView {
                     })
             })}
         </Suspense>
-        <FormErrors error=member_error shown_fields=&[] />
+        <FormErrors error=list_error shown_fields=&[] />
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 let writable = can_write().await;
@@ -68,64 +84,92 @@ pub fn GroupsPage() -> impl IntoView {
                     }
                     Ok(list) => {
                         list.into_iter()
-                            .map(|g| {
-                                let gid = g.id.clone();
-                                let heading_id = format!("group-{gid}");
-                                let labelled_by = heading_id.clone();
-                                let more = g.member_count - i64::try_from(g.members.len()).unwrap_or(0);
-                                let members = g
-                                    .members
-                                    .into_iter()
-                                    .map(|m| {
-                                        let href = format!("/admin/people/{}", m.id);
-                                        let label = format!("Remove {} from {}", m.name, g.name);
-                                        let (group_id, login) = (gid.clone(), m.login.clone());
-                                        let remove = writable.then(move || {
-                                            view! {
-                                                <ActionForm action=member attr:class="inline-action">
-                                                    <input type="hidden" name="group_id" value=group_id />
-                                                    <input type="hidden" name="login" value=login />
-                                                    <input type="hidden" name="member" value="false" />
-                                                    <button type="submit" class="button small" aria-label=label>"Remove"</button>
-                                                </ActionForm>
-                                            }
-                                        });
-                                        view! { <li><a href=href>{m.name}</a> " (" {m.login} ") " {remove}</li> }
-                                    })
-                                    .collect_view();
-                                view! {
-                                    <section class="card" aria-labelledby=labelled_by>
-                                        <h2 id=heading_id>{g.name.clone()}</h2>
-                                        <p class="hint">{g.description.clone()}</p>
-                                        <p>{format!("{} member{}", g.member_count, if g.member_count == 1 { "" } else { "s" })}</p>
-                                        <ul class="member-list">{members}</ul>
-                                        {(more > 0).then(|| view! { <p class="hint">{format!("and {more} more, by login; search People to find one.")}</p> })}
-                                        {writable
-                                            .then(|| {
-                                                let label_id = format!("member-{}", gid);
-                                                let label_id2 = label_id.clone();
-                                                view! {
-                                                    <ActionForm action=member node_ref=clear_on_success(member) attr:class="form inline-form">
-                                                        <input type="hidden" name="group_id" value=gid.clone() />
-                                                        <input type="hidden" name="member" value="true" />
-                                                        <div class="field">
-                                                            <label for=label_id>"Add member by login or email"</label>
-                                                            <input id=label_id2 name="login" type="text" required />
-                                                        </div>
-                                                        <div class="form-actions">
-                                                            <button type="submit" class="button">"Add member"</button>
-                                                        </div>
-                                                    </ActionForm>
-                                                }
-                                            })}
-                                    </section>
-                                }
-                            })
+                            .map(|group| view! { <GroupCard group writable member remove /> })
                             .collect_view()
                             .into_any()
                     }
                 }
             })}
         </Transition>
+    }
+}
+
+/// One group: its members, and (for super admins) the forms that change it.
+#[component]
+fn GroupCard(
+    group: GroupView,
+    writable: bool,
+    member: ServerAction<SetGroupMember>,
+    remove: ServerAction<RemoveGroup>,
+) -> impl IntoView {
+    let g = group;
+    let gid = g.id.clone();
+    let heading_id = format!("group-{gid}");
+    let labelled_by = heading_id.clone();
+    let delete_id = gid.clone();
+    let delete_label = format!("Delete group {}", g.name);
+    let more = g.member_count - i64::try_from(g.members.len()).unwrap_or(0);
+    let members = g
+        .members
+        .into_iter()
+        .map(|m| {
+            let href = format!("/admin/people/{}", m.id);
+            let label = format!("Remove {} from {}", m.name, g.name);
+            let (group_id, login) = (gid.clone(), m.login.clone());
+            let remove_button = writable.then(move || {
+                view! {
+                    <ActionForm action=member attr:class="inline-action">
+                        <input type="hidden" name="group_id" value=group_id />
+                        <input type="hidden" name="login" value=login />
+                        <input type="hidden" name="member" value="false" />
+                        <button type="submit" class="button small" aria-label=label>"Remove"</button>
+                    </ActionForm>
+                }
+            });
+            view! { <li><a href=href>{m.name}</a> " (" {m.login} ") " {remove_button}</li> }
+        })
+        .collect_view();
+    let add_member = writable.then(|| {
+        let label_id = format!("member-{gid}");
+        let input_id = label_id.clone();
+        let group_id = gid.clone();
+        view! {
+            <ActionForm action=member node_ref=clear_on_success(member) attr:class="form inline-form">
+                <input type="hidden" name="group_id" value=group_id />
+                <input type="hidden" name="member" value="true" />
+                <div class="field">
+                    <label for=label_id>"Add member by login or email"</label>
+                    <input id=input_id name="login" type="text" required />
+                </div>
+                <div class="form-actions">
+                    <button type="submit" class="button">"Add member"</button>
+                </div>
+            </ActionForm>
+        }
+    });
+    let delete = writable.then(move || {
+        view! {
+            <details class="confirm">
+                <summary>"Delete"</summary>
+                <div class="confirm-body">
+                    <p class="hint">"Its members stay in the directory; a group that a policy rule names cannot be deleted."</p>
+                    <ActionForm action=remove>
+                        <input type="hidden" name="id" value=delete_id />
+                        <button type="submit" class="button danger small" aria-label=delete_label>"Delete group"</button>
+                    </ActionForm>
+                </div>
+            </details>
+        }
+    });
+    view! {
+        <section class="card" aria-labelledby=labelled_by>
+            <h2 id=heading_id>{g.name}</h2>
+            <p class="hint">{g.description}</p>
+            <p>{format!("{} member{}", g.member_count, if g.member_count == 1 { "" } else { "s" })}</p>
+            <ul class="member-list">{members}</ul>
+            {(more > 0).then(|| view! { <p class="hint">{format!("and {more} more, by login; search People to find one.")}</p> })}
+            {add_member}
+            {delete}
+        </section>
     }
 }

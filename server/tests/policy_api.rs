@@ -440,22 +440,15 @@ async fn lifecycle_and_log_events(engine: Engine) {
 
 async fn validation(engine: Engine) {
     let s = TestServer::start(engine).await;
-    let (_, u) = s
-        .api(
-            Method::POST,
+    let uid = s
+        .post_for_id(
             "/api/v1/users",
-            Some(json!({"profile": {"email": "ana@example.com"}})),
+            json!({"profile": {"email": "ana@example.com"}}),
         )
         .await;
-    let uid = u["id"].as_str().unwrap().to_string();
-    let (_, g) = s
-        .api(
-            Method::POST,
-            "/api/v1/groups",
-            Some(json!({"profile": {"name": "Executives"}})),
-        )
+    let gid = s
+        .post_for_id("/api/v1/groups", json!({"profile": {"name": "Executives"}}))
         .await;
-    let gid = g["id"].as_str().unwrap().to_string();
 
     let mut both = rule_body("R", None);
     both["conditions"]["riskDetectionTypes"] =
@@ -588,22 +581,15 @@ fn input<'a>(user_id: &'a str, group_ids: &'a [String], level: RiskLevel) -> Eva
 /// What the receiver calls inside its transaction.
 async fn receiver_functions(engine: Engine) {
     let s = TestServer::start(engine).await;
-    let (_, u) = s
-        .api(
-            Method::POST,
+    let uid = s
+        .post_for_id(
             "/api/v1/users",
-            Some(json!({"profile": {"email": "ana@example.com"}})),
+            json!({"profile": {"email": "ana@example.com"}}),
         )
         .await;
-    let uid = u["id"].as_str().unwrap().to_string();
-    let (_, g) = s
-        .api(
-            Method::POST,
-            "/api/v1/groups",
-            Some(json!({"profile": {"name": "Executives"}})),
-        )
+    let gid = s
+        .post_for_id("/api/v1/groups", json!({"profile": {"name": "Executives"}}))
         .await;
-    let gid = g["id"].as_str().unwrap().to_string();
     let (status, _) = s
         .api(
             Method::PUT,
@@ -670,26 +656,18 @@ async fn concurrent_creates_stay_contiguous(engine: Engine) {
 /// would silently change meaning. Once no rule names it, it can.
 async fn named_references_cannot_be_removed(engine: Engine) {
     let s = TestServer::start(engine).await;
-    let (_, g) = s
-        .api(
-            Method::POST,
-            "/api/v1/groups",
-            Some(json!({"profile": {"name": "Executives"}})),
-        )
+    let gid = s
+        .post_for_id("/api/v1/groups", json!({"profile": {"name": "Executives"}}))
         .await;
-    let gid = g["id"].as_str().unwrap().to_string();
-    let (_, u) = s
-        .api(
-            Method::POST,
+    let uid = s
+        .post_for_id(
             "/api/v1/users",
-            Some(json!({"profile": {"email": "ana@example.com"}})),
+            json!({"profile": {"email": "ana@example.com"}}),
         )
         .await;
-    let uid = u["id"].as_str().unwrap().to_string();
-    let (_, app) = s
-        .api(Method::POST, "/api/v1/logout-apps", Some(json!({"name": "CRM", "endpointUrl": "https://crm.example/revoke", "clientId": "crm", "auth": {"type": "signed_jwt"}})))
+    let app_id = s
+        .post_for_id("/api/v1/logout-apps", json!({"name": "CRM", "endpointUrl": "https://crm.example/revoke", "clientId": "crm", "auth": {"type": "signed_jwt"}}))
         .await;
-    let app_id = app["id"].as_str().unwrap().to_string();
     let mut body = rule_body("Executives out", None);
     body["conditions"]["people"]["groups"]["include"] = json!([gid]);
     body["conditions"]["people"]["users"]["exclude"] = json!([uid]);

@@ -200,6 +200,13 @@ impl TestServer {
             .await
     }
 
+    /// POSTs `body` to `path` (a create), checks it succeeded, and returns the new object's `id`.
+    pub async fn post_for_id(&self, path: &str, body: Value) -> String {
+        let (status, created) = self.api(reqwest::Method::POST, path, Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "POST {path}: {created}");
+        created["id"].as_str().unwrap().to_string()
+    }
+
     pub async fn api_as(
         &self,
         authorization: Option<&str>,

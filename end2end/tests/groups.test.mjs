@@ -1,6 +1,6 @@
 // Browser test: an admin builds a group on the Groups page (a clear error for a login
 // nobody has, members added by login or email whatever its case, removed again), an
-// Entity Risk Policy rule names the group, and then the group cannot be deleted.
+// Entity Risk Policy rule names the group, which then cannot be deleted but can be renamed.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
@@ -40,14 +40,15 @@ test('groups: add a group, add and remove members, use it in a rule, delete only
 
     await navigate(page, 'Groups');
     await page.getByRole('heading', { name: 'No groups yet' }).waitFor();
-    await page.getByLabel('Group name').fill('Executives');
-    await page.getByLabel('Description').fill('Board and C-level');
-    await page.getByRole('button', { name: 'Add group', exact: true }).click();
+    const addGroup = page.getByRole('region', { name: 'Add group', exact: true });
+    await addGroup.getByLabel('Group name').fill('Executives');
+    await addGroup.getByLabel('Description').fill('Board and C-level');
+    await addGroup.getByRole('button', { name: 'Add group', exact: true }).click();
     const group = page.getByRole('region', { name: 'Executives', exact: true });
     await group.getByText('Board and C-level').waitFor();
     await group.getByText('0 members', { exact: true }).waitFor();
     // Added: the form starts blank for the next one.
-    await eventually(async () => assert.equal(await page.getByLabel('Group name').inputValue(), ''));
+    await eventually(async () => assert.equal(await addGroup.getByLabel('Group name').inputValue(), ''));
 
     // A login nobody has: a clear error, and nothing added.
     const member = group.getByLabel('Add member by login or email');
@@ -109,11 +110,20 @@ test('groups: add a group, add and remove members, use it in a rule, delete only
       .getByText('The Entity Risk Policy rule "Executives at High" names this group: remove it from that rule first.')
       .waitFor();
     await group.getByText('1 member', { exact: true }).waitFor();
-    await page.getByLabel('Group name').fill('Contractors');
-    await page.getByRole('button', { name: 'Add group', exact: true }).click();
+    await addGroup.getByLabel('Group name').fill('Contractors');
+    await addGroup.getByRole('button', { name: 'Add group', exact: true }).click();
     await page.getByRole('region', { name: 'Contractors', exact: true }).waitFor();
     await deleteGroup('Contractors');
     await page.getByRole('region', { name: 'Contractors', exact: true }).waitFor({ state: 'detached' });
     await group.waitFor();
+
+    // Renamed, the group keeps its members and the rule shows the new name.
+    await group.locator('summary', { hasText: 'Edit' }).click();
+    await group.getByLabel('Name', { exact: true }).fill('Leadership');
+    await group.getByRole('button', { name: 'Save', exact: true }).click();
+    const renamed = page.getByRole('region', { name: 'Leadership', exact: true });
+    await renamed.getByText('1 member', { exact: true }).waitFor();
+    await navigate(page, 'Entity Risk Policy');
+    await page.getByRole('row', { name: /Executives at High/ }).getByText(/member of Leadership/).waitFor();
   });
 });

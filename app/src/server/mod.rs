@@ -36,6 +36,7 @@ pub mod remove_group;
 pub mod remove_logout_app;
 pub mod remove_stream;
 pub mod remove_workflow;
+pub mod rename_group;
 pub mod reset_risk;
 pub mod revoke_token;
 pub mod save_stream;

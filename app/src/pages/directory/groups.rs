@@ -5,6 +5,7 @@ use crate::components::{can_write, clear_on_success, FieldError, FormErrors, Loa
 use crate::server::add_group::AddGroup;
 use crate::server::list_groups::list_groups;
 use crate::server::remove_group::RemoveGroup;
+use crate::server::rename_group::RenameGroup;
 use crate::server::set_group_member::SetGroupMember;
 use crate::types::GroupView;
 
@@ -13,25 +14,31 @@ use crate::types::GroupView;
 pub fn GroupsPage() -> impl IntoView {
     let add = ServerAction::<AddGroup>::new();
     let member = ServerAction::<SetGroupMember>::new();
-    let remove = ServerAction::<RemoveGroup>::new();
+    let actions = GroupActions {
+        member,
+        rename: ServerAction::new(),
+        remove: ServerAction::new(),
+    };
     let groups = Resource::new(
         move || {
             (
                 add.version().get(),
                 member.version().get(),
-                remove.version().get(),
+                actions.rename.version().get(),
+                actions.remove.version().get(),
             )
         },
         |_| list_groups(),
     );
     let add_error = Signal::derive(move || add.value().get().and_then(|r| r.err()));
-    // Membership changes and deletions report above the list.
+    // Changes made in a group's card report above the list.
     let list_error = Signal::derive(move || {
         member
             .value()
             .get()
             .and_then(|r| r.err())
-            .or_else(|| remove.value().get().and_then(|r| r.err()))
+            .or_else(|| actions.rename.value().get().and_then(|r| r.err()))
+            .or_else(|| actions.remove.value().get().and_then(|r| r.err()))
     });
     view! {
         <Title text="Groups" />
@@ -45,8 +52,8 @@ pub fn GroupsPage() -> impl IntoView {
                     .await
                     .then(|| {
                         view! {
-                            <section class="card">
-                                <h2>"Add group"</h2>
+                            <section class="card" aria-labelledby="add-group-heading">
+                                <h2 id="add-group-heading">"Add group"</h2>
                                 <ActionForm action=add node_ref=clear_on_success(add) attr:class="form inline-form">
                                     <FormErrors error=add_error shown_fields=&["profile.name"] />
                                     <div class="field">
@@ -84,7 +91,7 @@ pub fn GroupsPage() -> impl IntoView {
                     }
                     Ok(list) => {
                         list.into_iter()
-                            .map(|group| view! { <GroupCard group writable member remove /> })
+                            .map(|group| view! { <GroupCard group writable actions /> })
                             .collect_view()
                             .into_any()
                     }
@@ -94,14 +101,22 @@ pub fn GroupsPage() -> impl IntoView {
     }
 }
 
+/// What a group's card can do.
+#[derive(Clone, Copy)]
+struct GroupActions {
+    member: ServerAction<SetGroupMember>,
+    rename: ServerAction<RenameGroup>,
+    remove: ServerAction<RemoveGroup>,
+}
+
 /// One group: its members, and (for super admins) the forms that change it.
 #[component]
-fn GroupCard(
-    group: GroupView,
-    writable: bool,
-    member: ServerAction<SetGroupMember>,
-    remove: ServerAction<RemoveGroup>,
-) -> impl IntoView {
+fn GroupCard(group: GroupView, writable: bool, actions: GroupActions) -> impl IntoView {
+    let GroupActions {
+        member,
+        rename,
+        remove,
+    } = actions;
     let g = group;
     let gid = g.id.clone();
     let heading_id = format!("group-{gid}");
@@ -147,6 +162,32 @@ fn GroupCard(
             </ActionForm>
         }
     });
+    let edit = writable.then(|| {
+        let (name_id, description_id) = (format!("name-{gid}"), format!("description-{gid}"));
+        let (name_for, description_for) = (name_id.clone(), description_id.clone());
+        let (id, name, description) = (gid.clone(), g.name.clone(), g.description.clone());
+        view! {
+            <details class="confirm edit">
+                <summary>"Edit"</summary>
+                <div class="confirm-body">
+                    <ActionForm action=rename attr:class="form inline-form">
+                        <input type="hidden" name="id" value=id />
+                        <div class="field">
+                            <label for=name_for>"Name"</label>
+                            <input id=name_id name="name" type="text" required value=name />
+                        </div>
+                        <div class="field">
+                            <label for=description_for>"Description"</label>
+                            <input id=description_id name="description" type="text" value=description />
+                        </div>
+                        <div class="form-actions">
+                            <button type="submit" class="button small">"Save"</button>
+                        </div>
+                    </ActionForm>
+                </div>
+            </details>
+        }
+    });
     let delete = writable.then(move || {
         view! {
             <details class="confirm">
@@ -169,7 +210,7 @@ fn GroupCard(
             <ul class="member-list">{members}</ul>
             {(more > 0).then(|| view! { <p class="hint">{format!("and {more} more, by login; search People to find one.")}</p> })}
             {add_member}
-            {delete}
+            <div class="row-actions">{edit} {delete}</div>
         </section>
     }
 }

@@ -100,14 +100,12 @@ async fn users_and_groups(engine: Engine) {
     assert_eq!(status, StatusCode::OK, "{g}");
     let gid = g["id"].as_str().unwrap().to_string();
     // PUT replaces the group's profile; names stay unique and required.
-    let (_, other) = s
-        .api(
-            Method::POST,
+    let other_id = s
+        .post_for_id(
             "/api/v1/groups",
-            Some(json!({"profile": {"name": "Contractors"}})),
+            json!({"profile": {"name": "Contractors"}}),
         )
         .await;
-    let other_id = other["id"].as_str().unwrap().to_string();
     let group_path = format!("/api/v1/groups/{gid}");
     let (status, renamed) = s
         .api(

@@ -613,6 +613,32 @@ struct Report {
     failures: Vec<String>,
 }
 
+/// The writer's running totals from `/metrics`: commit seconds (sum,
+/// count), batch size (sum in [3]), receive seconds (sum, count).
+async fn writer_figures(http: &reqwest::Client, base: &str) -> [f64; 6] {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    [
+        value("riskline_set_commit_seconds_sum"),
+        value("riskline_set_commit_seconds_count"),
+        value("riskline_set_commit_batch_size_count"),
+        value("riskline_set_commit_batch_size_sum"),
+        value("riskline_set_receive_seconds_sum"),
+        value("riskline_set_receive_seconds_count"),
+    ]
+}
+
 async fn api(http: &reqwest::Client, base: &str, path: &str, body: Value) -> Value {
     let res = http
         .post(format!("{base}{path}"))
@@ -811,6 +837,7 @@ async fn run_engine(
     wait_for_logouts(&arrivals, expected).await;
 
     let half_rate = settings.fixed_rate.unwrap_or(rate / 2.0);
+    let before_half = writer_figures(&http, &server.base).await;
     let (half_answers, _) = drive(
         &server.addr,
         half.clone(),
@@ -818,6 +845,16 @@ async fn run_engine(
         Some(half_rate),
     )
     .await;
+    let after_half = writer_figures(&http, &server.base).await;
+    let commits = after_half[1] - before_half[1];
+    if commits > 0.0 {
+        eprintln!(
+            "[{engine}] half speed: {commits:.0} commits of {:.1} SETs on average, {:.2} ms each; {:.2} ms from arrival to answer on average",
+            (after_half[3] - before_half[3]) / commits,
+            1000.0 * (after_half[0] - before_half[0]) / commits,
+            1000.0 * (after_half[4] - before_half[4]) / (after_half[5] - before_half[5]).max(1.0),
+        );
+    }
     let mut half_accepted_at: HashMap<String, Instant> = HashMap::new();
     for a in &half_answers {
         let set = &half[a.index];

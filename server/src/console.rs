@@ -1,11 +1,15 @@
 //! The console: Leptos pages and server functions, behind cookie sessions.
 
+use axum::body::Body;
 use axum::extract::{Request, State};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Router;
 use leptos::prelude::provide_context;
+use leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
+use riskline_app::error::AppError;
 use riskline_app::{shell, App};
 use riskline_core::db::Db;
 use riskline_core::session_store::DbSessionStore;
@@ -52,7 +56,50 @@ pub fn router(state: &AppState) -> Router<AppState> {
             state.clone(),
             require_sign_in,
         ))
+        .layer(middleware::from_fn(server_fn_error_status))
         .layer(sessions)
+}
+
+/// The largest server-function error body read to choose its status.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Gives a failed server function the status its [`AppError`] means.
+/// `server_fn` answers every error with 500, so a wrong password or a
+/// validation message would count as a server failure in monitoring. Plain
+/// form posts (no wasm) are left alone: leptos_axum has already turned them
+/// into a redirect back to the form, with the error in the URL.
+async fn server_fn_error_status(request: Request, next: Next) -> Response {
+    if !request.uri().path().starts_with("/_fn/") {
+        return next.run(request).await;
+    }
+    let response = next.run(request).await;
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !response.headers().contains_key(SERVER_FN_ERROR_HEADER)
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_ERROR_BODY).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            tracing::warn!("could not read a server function's error: {e}");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    if let Ok(error) = serde_json::from_slice::<AppError>(&bytes) {
+        parts.status = status_of(&error);
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+fn status_of(error: &AppError) -> StatusCode {
+    match error {
+        AppError::NotSignedIn | AppError::BadCredentials => StatusCode::UNAUTHORIZED,
+        AppError::Forbidden => StatusCode::FORBIDDEN,
+        AppError::NotFound(_) => StatusCode::NOT_FOUND,
+        AppError::Invalid(_) => StatusCode::BAD_REQUEST,
+        AppError::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
 /// Paths anyone may load: the sign-in page, assets, and server functions

@@ -168,7 +168,100 @@ async fn pages_render_while_servers_start(engine: Engine) {
     }
 }
 
+/// A server function's error carries the status it means when the wasm
+/// client calls it (it asks for JSON), so monitoring does not count a wrong
+/// password or a form mistake as a server failure; a plain form post still
+/// goes back to the form.
+async fn server_function_errors_have_their_status(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let call = |action: String, cookie: Option<String>, form: Vec<(&'static str, &'static str)>| {
+        let mut req = server
+            .http
+            .post(server.url(&action))
+            .header("Accept", "application/json")
+            .form(&form);
+        if let Some(c) = cookie {
+            req = req.header("Cookie", c);
+        }
+        async move { req.send().await.unwrap() }
+    };
+    let login = page(&server, "/login", None).await.text().await.unwrap();
+    let sign_in = form_action(&login, "sign_in");
+    let res = call(
+        sign_in,
+        None,
+        vec![("email", ADMIN_EMAIL), ("password", "wrong")],
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 401);
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap(),
+        "BadCredentials"
+    );
+
+    let cookie = server.console_cookie().await;
+    let groups = page(&server, "/admin/groups", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let add_group = form_action(&groups, "add_group");
+    let res = call(
+        add_group.clone(),
+        None,
+        vec![("name", "Contractors"), ("description", "")],
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 401);
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap(),
+        "NotSignedIn"
+    );
+
+    let res = call(
+        add_group.clone(),
+        Some(cookie.clone()),
+        vec![("name", " "), ("description", "")],
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(
+        body["Invalid"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("required")),
+        "{body}"
+    );
+
+    let res = call(
+        add_group.clone(),
+        Some(cookie.clone()),
+        vec![("name", "Contractors"), ("description", "")],
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(server.log("group.lifecycle.create").await.len(), 1);
+
+    // Without wasm the same mistake is a redirect back to the form.
+    let res = server
+        .http
+        .post(server.url(&add_group))
+        .header("Accept", "text/html")
+        .header("Referer", server.url("/admin/groups"))
+        .header("Cookie", &cookie)
+        .form(&[("name", " "), ("description", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 302);
+    assert!(res.headers()["location"]
+        .to_str()
+        .unwrap()
+        .contains("__err="));
+}
+
 crate::on_both_engines!(
     sign_in_rotate_and_sign_out,
-    pages_render_while_servers_start
+    pages_render_while_servers_start,
+    server_function_errors_have_their_status
 );

@@ -113,9 +113,14 @@ test('groups: add a group, add and remove members, use it in a rule, delete only
     await addGroup.getByLabel('Group name').fill('Contractors');
     await addGroup.getByRole('button', { name: 'Add group', exact: true }).click();
     await page.getByRole('region', { name: 'Contractors', exact: true }).waitFor();
+    // Cards are rebuilt in place: the confirmation left open on Executives
+    // closes instead of showing on Contractors, which now stands first.
+    const openConfirms = page.locator('section.card details[open]');
+    await eventually(async () => assert.equal(await openConfirms.count(), 0));
     await deleteGroup('Contractors');
     await page.getByRole('region', { name: 'Contractors', exact: true }).waitFor({ state: 'detached' });
     await group.waitFor();
+    await eventually(async () => assert.equal(await openConfirms.count(), 0));
 
     // Renamed, the group keeps its members and the rule shows the new name.
     await group.locator('summary', { hasText: 'Edit' }).click();

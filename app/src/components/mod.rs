@@ -96,6 +96,33 @@ where
     form
 }
 
+/// Closes the confirmations (`<details>`) left open under `list` once
+/// `action` succeeds. A list is rebuilt in place, item by item, so after an
+/// item is added or removed a confirmation left open would show on whichever
+/// item now stands in its place (a Delete button, on another group).
+pub fn close_confirms_on_success<S>(action: ServerAction<S>, list: NodeRef<leptos::html::Div>)
+where
+    S: leptos::server_fn::ServerFn + Clone + Send + Sync + 'static,
+    S::Output: Send + Sync + 'static,
+    S::Error: Send + Sync + 'static,
+{
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if action.value().with(|v| matches!(v, Some(Ok(_)))) {
+            let el: Option<web_sys::HtmlDivElement> = list.get_untracked();
+            if let Some(el) = el {
+                while let Ok(Some(open)) = el.query_selector("details[open]") {
+                    if open.remove_attribute("open").is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (action, list);
+}
+
 /// A timestamp: in UTC as rendered by the server, then in the browser's time
 /// zone once the page is interactive; the UTC time stays on hover.
 #[component]

@@ -1,7 +1,10 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::components::{can_write, clear_on_success, FieldError, FormErrors, LoadError, Loading};
+use crate::components::{
+    can_write, clear_on_success, close_confirms_on_success, FieldError, FormErrors, LoadError,
+    Loading,
+};
 use crate::server::add_group::AddGroup;
 use crate::server::list_groups::list_groups;
 use crate::server::remove_group::RemoveGroup;
@@ -30,6 +33,10 @@ pub fn GroupsPage() -> impl IntoView {
         },
         |_| list_groups(),
     );
+    let list = NodeRef::<leptos::html::Div>::new();
+    close_confirms_on_success(add, list);
+    close_confirms_on_success(actions.rename, list);
+    close_confirms_on_success(actions.remove, list);
     let add_error = Signal::derive(move || add.value().get().and_then(|r| r.err()));
     // Changes made in a group's card report above the list.
     let list_error = Signal::derive(move || {
@@ -75,6 +82,7 @@ pub fn GroupsPage() -> impl IntoView {
             })}
         </Suspense>
         <FormErrors error=list_error shown_fields=&[] />
+        <div node_ref=list>
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 let writable = can_write().await;
@@ -98,6 +106,7 @@ pub fn GroupsPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        </div>
     }
 }
 

@@ -71,6 +71,10 @@ pub fn FormErrors(
     }
 }
 
+// Browser-only code is gated on `hydrate` without `ssr`: `cargo test
+// --workspace` builds the server with the frontend's features unified, and
+// an effect created while the server renders panics there (no local task set).
+
 /// A `node_ref` for an "add" form that empties the form once its action
 /// succeeds, so that a secret typed into it (a password, a bearer token) does
 /// not stay on the page and the next entry starts blank. After an error the
@@ -82,7 +86,7 @@ where
     S::Error: Send + Sync + 'static,
 {
     let form = NodeRef::<leptos::html::Form>::new();
-    #[cfg(feature = "hydrate")]
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
     Effect::new(move |_| {
         if action.value().with(|v| matches!(v, Some(Ok(_)))) {
             let el: Option<web_sys::HtmlFormElement> = form.get_untracked();
@@ -91,7 +95,7 @@ where
             }
         }
     });
-    #[cfg(not(feature = "hydrate"))]
+    #[cfg(not(all(feature = "hydrate", not(feature = "ssr"))))]
     let _ = action;
     form
 }
@@ -106,7 +110,7 @@ where
     S::Output: Send + Sync + 'static,
     S::Error: Send + Sync + 'static,
 {
-    #[cfg(feature = "hydrate")]
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
     Effect::new(move |_| {
         if action.value().with(|v| matches!(v, Some(Ok(_)))) {
             let el: Option<web_sys::HtmlDivElement> = list.get_untracked();
@@ -119,7 +123,7 @@ where
             }
         }
     });
-    #[cfg(not(feature = "hydrate"))]
+    #[cfg(not(all(feature = "hydrate", not(feature = "ssr"))))]
     let _ = (action, list);
 }
 
@@ -130,7 +134,7 @@ pub fn Time(ms: i64) -> impl IntoView {
     let datetime = (ms / 1000).to_string();
     let utc = format_time(ms);
     let node = NodeRef::<leptos::html::Time>::new();
-    #[cfg(feature = "hydrate")]
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
     Effect::new(move |_| {
         if let Some(el) = node.get() {
             el.set_text_content(Some(&local_time(ms)));
@@ -144,7 +148,7 @@ pub fn Time(ms: i64) -> impl IntoView {
 }
 
 /// `ms` in the browser's time zone, e.g. `2026-11-22 21:05 UTC+1`.
-#[cfg(feature = "hydrate")]
+#[cfg(all(feature = "hydrate", not(feature = "ssr")))]
 fn local_time(ms: i64) -> String {
     let d = js_sys::Date::new(&wasm_bindgen_value(ms));
     // getTimezoneOffset is minutes *behind* UTC.
@@ -169,7 +173,7 @@ fn local_time(ms: i64) -> String {
     )
 }
 
-#[cfg(feature = "hydrate")]
+#[cfg(all(feature = "hydrate", not(feature = "ssr")))]
 fn wasm_bindgen_value(ms: i64) -> js_sys::wasm_bindgen::JsValue {
     js_sys::wasm_bindgen::JsValue::from_f64(ms as f64)
 }

@@ -17,7 +17,7 @@ use crate::server::search_logs::{
 };
 
 /// At most this many live rows stay on the page (the oldest go first).
-#[cfg(feature = "hydrate")]
+#[cfg(all(feature = "hydrate", not(feature = "ssr")))]
 const MAX_LIVE_ROWS: usize = 500;
 
 #[component]
@@ -415,7 +415,7 @@ fn LogRow(row: LogRowView, fresh: bool) -> impl IntoView {
 }
 
 /// Only the browser moves a tail out of `Off`.
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+#[cfg_attr(not(all(feature = "hydrate", not(feature = "ssr"))), allow(dead_code))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TailState {
     Off,
@@ -453,7 +453,7 @@ fn LiveTail(
     };
     // Always with a `?`, so more parameters can follow.
     let url = format!("/api/v1/logs/stream?{}", search.stream_query());
-    #[cfg(feature = "hydrate")]
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
     let (start, stop) = {
         let conn = StoredValue::new_local(None::<live::Connection>);
         let last_id = StoredValue::new(from);
@@ -509,7 +509,7 @@ fn LiveTail(
         };
         (start, stop)
     };
-    #[cfg(not(feature = "hydrate"))]
+    #[cfg(not(all(feature = "hydrate", not(feature = "ssr"))))]
     let (start, stop) = {
         let _ = (from, seen, url, live);
         (|| (), || ())
@@ -566,7 +566,7 @@ fn LiveTail(
 }
 
 /// The browser's EventSource, kept open while its [`Connection`] lives.
-#[cfg(feature = "hydrate")]
+#[cfg(all(feature = "hydrate", not(feature = "ssr")))]
 mod live {
     use leptos::wasm_bindgen::closure::Closure;
     use leptos::wasm_bindgen::JsCast;

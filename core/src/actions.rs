@@ -280,6 +280,7 @@ async fn complete_logout(tx: &mut Tx, logout_id: &str) -> Result<(), CoreError> 
                 jti: None,
                 log_event_uuid: Some(ev.uuid.clone()),
                 transaction_id: Some(ev.transaction.id.clone()),
+                set: None,
             },
         )
         .await?;

@@ -9,7 +9,6 @@ use crate::risk::{apply_contribution, Contribution, ADMIN_REPORTED, ADMIN_SOURCE
 use crate::services::{Principal, Services};
 use crate::set::RiskLevel;
 use crate::syslog::{self, LogActor, LogEvent};
-use crate::with_db;
 
 pub const DEFAULT_REASON: &str = "override.by.admin";
 
@@ -78,13 +77,11 @@ impl Services {
     ) -> Result<(User, bool), CoreError> {
         by.require_write()?;
         let user = self.get_user(user_id).await?;
-        let existed: Option<String> = with_db!(&self.db, |pool| sqlx::query_scalar(
-            "SELECT level FROM risk_contributions WHERE user_id = $1 AND source = $2"
-        )
-        .bind(user_id)
-        .bind(ADMIN_SOURCE)
-        .fetch_optional(pool)
-        .await?);
+        let existed = self
+            .risk_contributions(user_id)
+            .await?
+            .into_iter()
+            .find(|(source, _)| source == ADMIN_SOURCE);
         let ev = LogEvent::by_admin("user.risk.detect", "User risk detected", by)
             .with_target(user.log_target());
         let mut tx = self.db.begin().await?;
@@ -101,6 +98,7 @@ impl Services {
                 jti: None,
                 log_event_uuid: Some(ev.uuid.clone()),
                 transaction_id: Some(by.transaction_id.clone()),
+                set: None,
             },
         )
         .await?;
@@ -124,6 +122,7 @@ impl Services {
             &LogActor::admin(by),
             &by.transaction_id,
             change.history,
+            crate::policy_run::PolicyLog::Stored,
         )
         .await?;
         tx.commit().await?;

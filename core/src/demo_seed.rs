@@ -643,7 +643,7 @@ async fn insert_detections(
     let logouts: Vec<&Detection> = chunk.iter().filter(|d| d.logout.is_some()).collect();
     with_tx!(tx, |conn| {
         let mut q = sqlx::QueryBuilder::new(
-            "INSERT INTO risk_history (user_id, at_ms, detection, source, source_name, event_type, previous_level, new_level, reported_level, reasons, jti, log_event_uuid, transaction_id, rule_id, rule_name, rule_action, logout_id) ",
+            "INSERT INTO detections (user_id, at_ms, detection, source, source_name, event_type, previous_level, new_level, reported_level, reasons, jti, log_event_uuid, transaction_id, rule_id, rule_name, rule_action, logout_id) ",
         );
         q.push_values(chunk, |mut b, d| {
             let (source, source_name) = source(d);
@@ -727,23 +727,16 @@ async fn insert_current_risk(
             (None, Some(ADMIN_REPORTED)) => ADMIN_SOURCE.into(),
             (None, _) => crate::actions::LOGOUT_SOURCE.into(),
         };
+        let contributions = json!({ source: [*level, since] }).to_string();
         with_tx!(tx, |conn| {
             sqlx::query(
-                "UPDATE users SET risk_level = $1, risk_since_ms = $2, risk_reason = $3 WHERE id = $4",
+                "UPDATE users SET risk_level = $1, risk_since_ms = $2, risk_reason = $3, risk_contributions = $4 WHERE id = $5",
             )
             .bind(*level)
             .bind(since)
             .bind(reason)
+            .bind(contributions)
             .bind(&users[*u].id)
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query(
-                "INSERT INTO risk_contributions (user_id, source, level, updated_ms) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&users[*u].id)
-            .bind(source)
-            .bind(*level)
-            .bind(since)
             .execute(&mut *conn)
             .await?;
         });

@@ -82,7 +82,7 @@ impl Services {
         let now = now_ms();
         let mut tx = self.db.begin().await?;
         let sql =
-            format!("SELECT {HISTORY_COLUMNS} FROM risk_history WHERE seq = $1 AND user_id = $2");
+            format!("SELECT {HISTORY_COLUMNS} FROM detections WHERE seq = $1 AND user_id = $2 AND new_level IS NOT NULL");
         let (row, level): (Option<HistoryRow>, Option<String>) = with_tx!(&mut tx, |conn| {
             // Lock the user first, as every risk change does, so that a SET
             // committing beside us cannot change what we are withdrawing.
@@ -123,7 +123,7 @@ impl Services {
         let current = RiskLevel::parse(&level).unwrap_or(RiskLevel::None);
         with_tx!(&mut tx, |conn| {
             sqlx::query(
-            "UPDATE risk_history SET feedback = $1, feedback_by = $2, feedback_ms = $3 WHERE seq = $4"
+            "UPDATE detections SET feedback = $1, feedback_by = $2, feedback_ms = $3 WHERE seq = $4"
         )
         .bind(label.as_str())
         .bind(&by.email)
@@ -144,23 +144,29 @@ impl Services {
         if label == FeedbackLabel::FalsePositive {
             // Only the newest report of a source still drives its
             // contribution; an older one was already replaced.
-            let (latest, contributes): (Option<i64>, Option<String>) = with_tx!(&mut tx, |conn| {
-                let latest: Option<i64> = sqlx::query_scalar(
-                    "SELECT MAX(seq) FROM risk_history WHERE user_id = $1 AND source = $2",
+            let (latest, contributes): (Option<i64>, Option<RiskLevel>) = with_tx!(
+                &mut tx,
+                |conn| {
+                    let latest: Option<i64> = sqlx::query_scalar(
+                    "SELECT MAX(seq) FROM detections WHERE user_id = $1 AND source = $2 AND new_level IS NOT NULL",
                 )
                 .bind(user_id)
                 .bind(&entry.source)
                 .fetch_one(&mut *conn)
                 .await?;
-                let contributes: Option<String> = sqlx::query_scalar(
-                    "SELECT level FROM risk_contributions WHERE user_id = $1 AND source = $2",
-                )
-                .bind(user_id)
-                .bind(&entry.source)
-                .fetch_optional(&mut *conn)
-                .await?;
-                (latest, contributes)
-            });
+                    let contributions: Option<String> =
+                        sqlx::query_scalar("SELECT risk_contributions FROM users WHERE id = $1")
+                            .bind(user_id)
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                    let contributes = contributions.and_then(|c| {
+                        crate::risk::parse_contributions(&c)
+                            .remove(&entry.source)
+                            .map(|(level, _)| level)
+                    });
+                    (latest, contributes)
+                }
+            );
             if latest == Some(seq) && contributes.is_some() {
                 let change = apply_contribution(
                     &mut tx,
@@ -178,6 +184,7 @@ impl Services {
                         jti: entry.jti.clone(),
                         log_event_uuid: Some(ev.uuid.clone()),
                         transaction_id: Some(by.transaction_id.clone()),
+                        set: None,
                     },
                 )
                 .await?;

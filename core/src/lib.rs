@@ -9,6 +9,7 @@ pub mod admins;
 pub mod db;
 pub mod demo_seed;
 pub mod detection_feedback;
+pub mod detection_log;
 pub mod directory;
 pub mod error;
 pub mod fetch;

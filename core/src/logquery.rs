@@ -714,8 +714,46 @@ pub struct Sql {
     pub binds: Vec<Bind>,
 }
 
+/// The two relations the System Log is read from (migration 0012).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogTable {
+    /// `log_events`: events stored as they happened (admins' changes,
+    /// refused SETs, Universal Logouts, everything from before 0012).
+    Stored,
+    /// `detection_log_events`: the events of accepted SETs, rendered from
+    /// their `detections` rows; up to four rows (`kind` 0–3) per seq.
+    Rendered,
+}
+
+impl LogTable {
+    pub const BOTH: [LogTable; 2] = [LogTable::Stored, LogTable::Rendered];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LogTable::Stored => "log_events",
+            LogTable::Rendered => "detection_log_events",
+        }
+    }
+
+    /// An event's kind: always 0 for stored events.
+    fn kind(self) -> &'static str {
+        match self {
+            LogTable::Stored => "CAST(0 AS BIGINT)",
+            LogTable::Rendered => "kind",
+        }
+    }
+}
+
+/// Both tables number their rows from one counter (0012); a rendered row
+/// adds its kind, so `seq * 4 + kind` orders every event of the log, and is
+/// what cursors carry.
+pub fn event_position(seq: i64, kind: i64) -> i64 {
+    seq.saturating_mul(4).saturating_add(kind)
+}
+
 struct Builder<'a> {
     dialect: Dialect,
+    table: LogTable,
     binds: Vec<Bind>,
     /// Target ids with many events (see [`COMMON_TARGET_EVENTS`]).
     common_targets: &'a [String],
@@ -855,16 +893,53 @@ impl Builder<'_> {
         {
             if rest == ["id"] {
                 let p = self.param(Bind::Text(s.clone()));
-                return if self.common_targets.contains(s) {
-                    format!(
+                return match self.table {
+                    LogTable::Stored if self.common_targets.contains(s) => format!(
                         "EXISTS (SELECT 1 FROM log_event_targets t WHERE t.seq = log_events.seq AND t.target_id = {p})"
-                    )
-                } else {
-                    format!(
+                    ),
+                    LogTable::Stored => format!(
                         "log_events.seq IN (SELECT t.seq FROM log_event_targets t WHERE t.target_id = {p})"
-                    )
+                    ),
+                    // The user, and on the policy's events the policy and the rule.
+                    LogTable::Rendered => format!(
+                        "(detection_log_events.target_user = {p} OR detection_log_events.target_rule = {p} \
+                         OR (detection_log_events.kind >= 2 AND {p} = '{}'))",
+                        crate::policy::ENTITY_RISK_POLICY_ID
+                    ),
                 };
             }
+        }
+        let path: Vec<&str> = attr.0.iter().map(String::as_str).collect();
+        if let (["uuid"], CompareOp::Eq, Literal::String(s)) = (path.as_slice(), op, value) {
+            // A rendered event's uuid names its row and kind: a lookup by key.
+            let rendered = crate::detection_log::parse_rendered_uuid(s);
+            return match (self.table, rendered) {
+                (LogTable::Stored, None) => {
+                    let p = self.param(Bind::Text(s.clone()));
+                    format!("uuid = {p}")
+                }
+                (LogTable::Rendered, Some((seq, kind))) => {
+                    let seq = self.param(Bind::Int(seq));
+                    let kind = self.param(Bind::Int(kind));
+                    format!(
+                        "(detection_log_events.seq = {seq} AND detection_log_events.kind = {kind})"
+                    )
+                }
+                _ => "FALSE".into(),
+            };
+        }
+        if let (LogTable::Rendered, ["transaction", "id"], CompareOp::Eq, Literal::String(s)) =
+            (self.table, path.as_slice(), op, value)
+        {
+            // A SET's events are in the transaction "set:<jti>": by its jti (indexed).
+            let full = self.param(Bind::Text(s.clone()));
+            return match s.strip_prefix("set:") {
+                Some(jti) => {
+                    let jti = self.param(Bind::Text(jti.to_string()));
+                    format!("(detection_log_events.jti = {jti} AND transaction_id = {full})")
+                }
+                None => format!("transaction_id = {full}"),
+            };
         }
         if let (Source::Target(rest), CompareOp::Eq, Dialect::Postgres) =
             (source(attr), op, self.dialect)
@@ -875,7 +950,10 @@ impl Builder<'_> {
             for key in rest.iter().rev() {
                 doc = format!("jsonb_build_object('{key}', {doc})");
             }
-            return format!("(log_events.body::jsonb -> 'target') @> jsonb_build_array({doc})");
+            return format!(
+                "({}.body::jsonb -> 'target') @> jsonb_build_array({doc})",
+                self.table.name()
+            );
         }
         self.on_source(attr, |b, v| b.leaf(v, op, value))
     }
@@ -890,18 +968,23 @@ impl Builder<'_> {
         match source(attr) {
             Source::Column(col) => leaf(self, Value_::Column(col)),
             Source::Json(path) => {
+                let table = self.table.name();
                 let base = match self.dialect {
-                    Dialect::Sqlite => "log_events.body",
-                    Dialect::Postgres => "log_events.body::jsonb",
+                    Dialect::Sqlite => format!("{table}.body"),
+                    Dialect::Postgres => format!("{table}.body::jsonb"),
                 };
-                let jp = self.json_path(base, path);
+                let jp = self.json_path(&base, path);
                 leaf(self, Value_::Json(jp))
             }
             Source::Target(rest) => {
+                let table = self.table.name();
                 let (from, base) = match self.dialect {
-                    Dialect::Sqlite => ("json_each(log_events.body, '$.target') AS t", "t.value"),
+                    Dialect::Sqlite => (
+                        format!("json_each({table}.body, '$.target') AS t"),
+                        "t.value",
+                    ),
                     Dialect::Postgres => (
-                        "jsonb_path_query(log_events.body::jsonb, '$.target[*]') AS t(v)",
+                        format!("jsonb_path_query({table}.body::jsonb, '$.target[*]') AS t(v)"),
                         "t.v",
                     ),
                 };
@@ -1021,9 +1104,15 @@ enum Value_<'a> {
 
 /// The SQL condition for `filter` alone, its placeholders numbered from `$1`;
 /// `common_targets` as for [`page_sql`].
-pub fn filter_sql(filter: &Filter, dialect: Dialect, common_targets: &[String]) -> Sql {
+pub fn filter_sql(
+    filter: &Filter,
+    dialect: Dialect,
+    table: LogTable,
+    common_targets: &[String],
+) -> Sql {
     let mut b = Builder {
         dialect,
+        table,
         binds: Vec::new(),
         common_targets,
     };
@@ -1061,42 +1150,70 @@ macro_rules! fetch_built {
     };
 }
 
-/// The page query: the window `[since, until)`, strictly after (or, descending,
-/// before) `from`, the filter and keywords, in keyset order, `limit + 1` rows.
-/// `common_targets` lists the filter's target ids that have more than
-/// [`COMMON_TARGET_EVENTS`] events.
+/// The page query over one of the log's tables: the window `[since,
+/// until)`, strictly after (or, descending, before) `from`, the filter and
+/// keywords, in keyset order, `limit + 1` rows of `(seq, kind, published_ms,
+/// body)`. `common_targets` lists the filter's target ids that have more
+/// than [`COMMON_TARGET_EVENTS`] events.
 pub fn page_sql(
     query: &LogQuery,
     since_ms: i64,
     until_ms: i64,
     from: &Cursor,
     dialect: Dialect,
+    table: LogTable,
     common_targets: &[String],
 ) -> Sql {
     let mut b = Builder {
         dialect,
+        table,
         binds: Vec::new(),
         common_targets,
     };
     let since = b.param(Bind::Int(since_ms));
     let until = b.param(Bind::Int(until_ms));
     let from_ms = b.param(Bind::Int(from.published_ms));
-    let from_seq = b.param(Bind::Int(from.seq));
     let (cmp, dir) = if query.descending {
         ("<", "DESC")
     } else {
         (">", "ASC")
     };
+    // The cursor's position is `seq * 4 + kind` (see [`event_position`]).
+    let (from_seq, from_kind) = (from.seq.div_euclid(4), from.seq.rem_euclid(4));
+    let (keyset, order) = match table {
+        LogTable::Stored => {
+            // A stored event is at `seq * 4`: after the position when its
+            // seq is above the position's, before it when below the
+            // position rounded up.
+            let seq = if query.descending && from_kind > 0 {
+                from_seq.saturating_add(1)
+            } else {
+                from_seq
+            };
+            let seq = b.param(Bind::Int(seq));
+            (
+                format!("(published_ms, seq) {cmp} ({from_ms}, {seq})"),
+                format!("published_ms {dir}, seq {dir}"),
+            )
+        }
+        LogTable::Rendered => {
+            let seq = b.param(Bind::Int(from_seq));
+            let kind = b.param(Bind::Int(from_kind));
+            (
+                format!("(published_ms, seq, kind) {cmp} ({from_ms}, {seq}, {kind})"),
+                format!("published_ms {dir}, seq {dir}, kind {dir}"),
+            )
+        }
+    };
     let mut text = format!(
-        "SELECT seq, published_ms, body FROM log_events \
-         WHERE published_ms >= {since} AND published_ms < {until} \
-         AND (published_ms, seq) {cmp} ({from_ms}, {from_seq})"
+        "SELECT seq, {}, published_ms, body FROM {} \
+         WHERE published_ms >= {since} AND published_ms < {until} AND {keyset}",
+        table.kind(),
+        table.name()
     );
     push_conditions(&mut b, &mut text, query);
     let limit = b.param(Bind::Int(i64::from(query.limit) + 1));
-    text.push_str(&format!(
-        " ORDER BY published_ms {dir}, seq {dir} LIMIT {limit}"
-    ));
+    text.push_str(&format!(" ORDER BY {order} LIMIT {limit}"));
     Sql {
         text,
         binds: b.binds,
@@ -1154,15 +1271,36 @@ impl Services {
             },
         };
         let common_targets = self.common_targets(query).await?;
-        let sql = page_sql(
-            query,
-            since.unwrap_or(i64::MIN),
-            until,
-            &from,
-            Dialect::of(&self.db),
-            &common_targets,
-        );
-        let mut rows: Vec<(i64, i64, String)> = fetch_built!(&self.db, sql, (i64, i64, String));
+        let dialect = Dialect::of(&self.db);
+        let mut rows: Vec<(i64, i64, String)> = Vec::new();
+        for table in LogTable::BOTH {
+            let sql = page_sql(
+                query,
+                since.unwrap_or(i64::MIN),
+                until,
+                &from,
+                dialect,
+                table,
+                &common_targets,
+            );
+            let found: Vec<(i64, i64, i64, String)> =
+                fetch_built!(&self.db, sql, (i64, i64, i64, String));
+            rows.extend(
+                found
+                    .into_iter()
+                    .map(|(seq, kind, at, body)| (event_position(seq, kind), at, body)),
+            );
+        }
+        // Each table gave its first limit + 1 in order: the page is the
+        // first limit + 1 of both.
+        rows.sort_by(|a, b| {
+            let order = (a.1, a.0).cmp(&(b.1, b.0));
+            if query.descending {
+                order.reverse()
+            } else {
+                order
+            }
+        });
         let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
         let more = rows.len() > limit;
         rows.truncate(limit);
@@ -1257,10 +1395,12 @@ pub fn counts_sql(
     until_ms: i64,
     bucket_ms: i64,
     dialect: Dialect,
+    table: LogTable,
     common_targets: &[String],
 ) -> Sql {
     let mut b = Builder {
         dialect,
+        table,
         binds: Vec::new(),
         common_targets,
     };
@@ -1278,8 +1418,9 @@ pub fn counts_sql(
          SELECT CAST({since} AS BIGINT), CAST({first_end} AS BIGINT) \
          UNION ALL SELECT hi, CASE WHEN hi + {width} < {until} THEN hi + {width} ELSE {until} END \
          FROM b WHERE hi < {until}) \
-         SELECT lo, (SELECT COUNT(*) FROM log_events \
-         WHERE published_ms >= b.lo AND published_ms < b.hi"
+         SELECT lo, (SELECT COUNT(*) FROM {} \
+         WHERE published_ms >= b.lo AND published_ms < b.hi",
+        table.name()
     );
     push_conditions(&mut b, &mut text, query);
     text.push_str(") FROM b ORDER BY lo");
@@ -1411,10 +1552,12 @@ pub fn tail_sql(
     end: TailEnd,
     limit: i64,
     dialect: Dialect,
+    table: LogTable,
     common_targets: &[String],
 ) -> Sql {
     let mut b = Builder {
         dialect,
+        table,
         binds: Vec::new(),
         common_targets,
     };
@@ -1447,13 +1590,23 @@ pub fn tail_sql(
             ("commit_xid, seq", range)
         }
     };
-    let columns = match from {
-        TailPosition::Seq(_) => "seq, 0, body",
-        TailPosition::Xid { .. } => "seq, commit_xid, body",
+    let key = match table {
+        LogTable::Stored => key.to_string(),
+        LogTable::Rendered => format!("{key}, kind"),
     };
-    let scan = b.param(Bind::Int(TAIL_SCAN));
+    let columns = match from {
+        TailPosition::Seq(_) => format!("seq, {}, 0, body", table.kind()),
+        TailPosition::Xid { .. } => format!("seq, {}, commit_xid, body", table.kind()),
+    };
+    // The range holds at most TAIL_SCAN seqs (see `tail_logs`), each up to
+    // four rendered events: the subquery must not cut it.
+    let scan = b.param(Bind::Int(match table {
+        LogTable::Stored => TAIL_SCAN,
+        LogTable::Rendered => TAIL_SCAN * 4,
+    }));
+    let name = table.name();
     let mut text = format!(
-        "SELECT {columns} FROM (SELECT * FROM log_events WHERE {range} ORDER BY {key} LIMIT {scan}) AS log_events WHERE TRUE"
+        "SELECT {columns} FROM (SELECT * FROM {name} WHERE {range} ORDER BY {key} LIMIT {scan}) AS {name} WHERE TRUE"
     );
     push_conditions(&mut b, &mut text, query);
     let limit = b.param(Bind::Int(limit.saturating_add(1)));
@@ -1607,23 +1760,33 @@ impl Services {
             .unwrap_or_else(|| until_ms.saturating_sub(DEFAULT_WINDOW_MS));
         let bucket_ms = bucket_width_ms(since_ms, until_ms);
         let common_targets = self.common_targets(query).await?;
-        let sql = counts_sql(
-            query,
-            since_ms,
-            until_ms,
-            bucket_ms,
-            Dialect::of(&self.db),
-            &common_targets,
-        );
-        let rows: Vec<(i64, i64)> = if since_ms < until_ms {
-            fetch_built!(&self.db, sql, (i64, i64))
-        } else {
-            vec![(since_ms, 0)]
-        };
-        let buckets = rows
-            .into_iter()
-            .map(|(lo, n)| (lo.div_euclid(bucket_ms).saturating_mul(bucket_ms), n))
-            .collect();
+        let mut buckets: Vec<(i64, i64)> = Vec::new();
+        if since_ms >= until_ms {
+            buckets.push((since_ms.div_euclid(bucket_ms).saturating_mul(bucket_ms), 0));
+        }
+        for table in LogTable::BOTH {
+            if since_ms >= until_ms {
+                break;
+            }
+            let sql = counts_sql(
+                query,
+                since_ms,
+                until_ms,
+                bucket_ms,
+                Dialect::of(&self.db),
+                table,
+                &common_targets,
+            );
+            let rows: Vec<(i64, i64)> = fetch_built!(&self.db, sql, (i64, i64));
+            // Both tables' queries list the same buckets in the same order.
+            for (i, (lo, n)) in rows.into_iter().enumerate() {
+                let lo = lo.div_euclid(bucket_ms).saturating_mul(bucket_ms);
+                match buckets.get_mut(i) {
+                    Some((_, total)) => *total += n,
+                    None => buckets.push((lo, n)),
+                }
+            }
+        }
         Ok(LogCounts {
             since_ms,
             until_ms,
@@ -1652,9 +1815,22 @@ impl Services {
                FROM v WHERE v.val IS NOT NULL AND n < 200 \
              ) SELECT val FROM v WHERE val IS NOT NULL"
         );
-        let values: Vec<String> = with_db!(&self.db, |pool| sqlx::query_scalar(&sql)
-            .fetch_all(pool)
-            .await?);
+        // Rendered events take their few values from a fixed list: offered
+        // as soon as any SET was accepted.
+        let rendered = match column {
+            "event_type" => "SELECT event_type AS v FROM detection_log_kinds",
+            _ => "SELECT 'SKIPPED' AS v UNION ALL SELECT 'SUCCESS' AS v",
+        };
+        let rendered = format!(
+            "SELECT v FROM ({rendered}) AS r WHERE EXISTS (SELECT 1 FROM detections WHERE log_kinds <> 0)"
+        );
+        let (mut values, extra): (Vec<String>, Vec<String>) = with_db!(&self.db, |pool| (
+            sqlx::query_scalar(&sql).fetch_all(pool).await?,
+            sqlx::query_scalar(&rendered).fetch_all(pool).await?,
+        ));
+        values.extend(extra);
+        values.sort();
+        values.dedup();
         Ok(values)
     }
 
@@ -1728,9 +1904,12 @@ impl Services {
     pub async fn tail_start(&self) -> Result<TailPosition, CoreError> {
         Ok(match &self.db {
             Db::Sqlite(pool, _) => TailPosition::Seq(
-                sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM log_events")
-                    .fetch_one(pool)
-                    .await?,
+                sqlx::query_scalar(
+                    "SELECT MAX(COALESCE((SELECT MAX(seq) FROM log_events), 0), \
+                     COALESCE((SELECT MAX(seq) FROM detections), 0))",
+                )
+                .fetch_one(pool)
+                .await?,
             ),
             Db::Postgres(pool) => {
                 let snapshot: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
@@ -1756,7 +1935,9 @@ impl Services {
     /// The events of `query` (its filter and keywords; the window, cursor
     /// and order are ignored) committed after `from`, in commit order, at
     /// most [`TAIL_BATCH`]. An event is never skipped, however late its
-    /// transaction commits: see [`TailPosition`].
+    /// transaction commits: see [`TailPosition`]. Both of the log's tables
+    /// number their rows from one counter in commit order, so one position
+    /// serves both.
     pub async fn tail_logs(
         &self,
         query: &LogQuery,
@@ -1773,8 +1954,11 @@ impl Services {
         let (end, truncated) = match (&self.db, &from) {
             (Db::Sqlite(pool, _), TailPosition::Seq(at)) => {
                 let (nth, max): (Option<i64>, i64) = sqlx::query_as(
-                    "SELECT (SELECT seq FROM log_events WHERE seq > $1 ORDER BY seq LIMIT 1 OFFSET $2), \
-                     (SELECT COALESCE(MAX(seq), 0) FROM log_events)",
+                    "SELECT (SELECT seq FROM (SELECT seq FROM log_events WHERE seq > $1 \
+                       UNION ALL SELECT seq FROM detections WHERE seq > $1 AND log_kinds <> 0) \
+                       ORDER BY seq LIMIT 1 OFFSET $2), \
+                     MAX(COALESCE((SELECT MAX(seq) FROM log_events), 0), \
+                         COALESCE((SELECT MAX(seq) FROM detections), 0))",
                 )
                 .bind(*at)
                 .bind(TAIL_SCAN - 1)
@@ -1788,8 +1972,11 @@ impl Services {
             (Db::Postgres(pool), TailPosition::Xid { xid, seq, .. }) => {
                 let xmin = pg_xmin(pool).await?;
                 let nth: Option<(i64, i64)> = sqlx::query_as(
-                    "SELECT commit_xid, seq FROM log_events \
-                     WHERE (commit_xid, seq) > ($1, $2) AND commit_xid < $3 \
+                    "SELECT commit_xid, seq FROM ( \
+                       SELECT commit_xid, seq FROM log_events \
+                        WHERE (commit_xid, seq) > ($1, $2) AND commit_xid < $3 \
+                       UNION ALL SELECT commit_xid, seq FROM detections \
+                        WHERE (commit_xid, seq) > ($1, $2) AND commit_xid < $3 AND log_kinds <> 0) AS r \
                      ORDER BY commit_xid, seq LIMIT 1 OFFSET $4",
                 )
                 .bind(*xid)
@@ -1817,25 +2004,38 @@ impl Services {
             }
         };
         let common_targets = self.common_targets(query).await?;
-        let sql = tail_sql(
-            query,
-            &from,
-            end,
-            TAIL_BATCH,
-            Dialect::of(&self.db),
-            &common_targets,
-        );
-        let mut rows: Vec<(i64, i64, String)> = fetch_built!(&self.db, sql, (i64, i64, String));
+        // (seq, kind, commit_xid, body) of both tables, in commit order.
+        let mut rows: Vec<(i64, i64, i64, String)> = Vec::new();
+        for table in LogTable::BOTH {
+            let sql = tail_sql(
+                query,
+                &from,
+                end,
+                TAIL_BATCH,
+                Dialect::of(&self.db),
+                table,
+                &common_targets,
+            );
+            rows.extend(fetch_built!(&self.db, sql, (i64, i64, i64, String)));
+        }
+        rows.sort_by_key(|(seq, kind, xid, _)| (*xid, *seq, *kind));
         let batch = usize::try_from(TAIL_BATCH).unwrap_or(usize::MAX);
         let full = rows.len() > batch;
-        rows.truncate(batch);
+        if full {
+            // Stop before the first seq that does not fit whole: a position
+            // is a seq, so a seq's rendered events are read together.
+            let first_out = rows.get(batch).map(|(seq, _, xid, _)| (*xid, *seq));
+            rows.retain(|(seq, _, xid, _)| Some((*xid, *seq)) < first_out);
+        }
         let position = match (&from, full, rows.last(), end) {
-            (TailPosition::Seq(_), true, Some((seq, _, _)), _) => TailPosition::Seq(*seq),
-            (TailPosition::Xid { opened, .. }, true, Some((seq, xid, _)), _) => TailPosition::Xid {
-                xid: *xid,
-                seq: *seq,
-                opened: opened.clone(),
-            },
+            (TailPosition::Seq(_), true, Some((seq, _, _, _)), _) => TailPosition::Seq(*seq),
+            (TailPosition::Xid { opened, .. }, true, Some((seq, _, xid, _)), _) => {
+                TailPosition::Xid {
+                    xid: *xid,
+                    seq: *seq,
+                    opened: opened.clone(),
+                }
+            }
             (TailPosition::Seq(_), _, _, TailEnd::Seq(e) | TailEnd::Xid { seq: e, .. }) => {
                 TailPosition::Seq(e)
             }
@@ -1866,7 +2066,7 @@ impl Services {
         };
         let events = rows
             .iter()
-            .map(|(_, _, body)| {
+            .map(|(_, _, _, body)| {
                 serde_json::from_str(body).map_err(|e| CoreError::Internal(e.to_string()))
             })
             .collect::<Result<Vec<Value>, _>>()?;
@@ -2175,7 +2375,7 @@ mod tests {
     }
 
     fn sql(filter: &str, d: Dialect) -> (String, Vec<Bind>) {
-        let s = filter_sql(&parse_filter(filter).unwrap(), d, &[]);
+        let s = filter_sql(&parse_filter(filter).unwrap(), d, LogTable::Stored, &[]);
         (s.text, s.binds)
     }
 
@@ -2266,7 +2466,7 @@ mod tests {
         let mut ids = Vec::new();
         target_ids(&f, &mut ids);
         assert_eq!(ids, vec!["hot", "rare"]);
-        let s = filter_sql(&f, Dialect::Sqlite, &["hot".to_string()]);
+        let s = filter_sql(&f, Dialect::Sqlite, LogTable::Stored, &["hot".to_string()]);
         assert!(s.text.starts_with(
             "(((EXISTS (SELECT 1 FROM log_event_targets t WHERE t.seq = log_events.seq AND t.target_id = $1) \
              OR NOT COALESCE(NOT COALESCE(log_events.seq IN (SELECT t.seq FROM log_event_targets t WHERE t.target_id = $2), FALSE), FALSE))"
@@ -2447,15 +2647,16 @@ mod tests {
             limit: 20,
             ..LogQuery::default()
         };
+        // Position 26: seq 6, kind 2 (a rendered policy event).
         let from = Cursor {
             published_ms: 5,
-            seq: 6,
+            seq: event_position(6, 2),
             since_ms: Some(1),
         };
-        let s = page_sql(&q, 1, 10, &from, Dialect::Sqlite, &[]);
+        let s = page_sql(&q, 1, 10, &from, Dialect::Sqlite, LogTable::Stored, &[]);
         assert_eq!(
             s.text,
-            "SELECT seq, published_ms, body FROM log_events WHERE published_ms >= $1 AND published_ms < $2 \
+            "SELECT seq, CAST(0 AS BIGINT), published_ms, body FROM log_events WHERE published_ms >= $1 AND published_ms < $2 \
              AND (published_ms, seq) > ($3, $4) AND event_type = $5 \
              AND COALESCE(search_text, lower(body)) LIKE $6 ESCAPE '\\' \
              AND COALESCE(search_text, lower(body)) LIKE $7 ESCAPE '\\' \
@@ -2474,18 +2675,111 @@ mod tests {
                 Bind::Int(21)
             ]
         );
+        // Rendered events of the same seq after kind 2 come next.
+        let s = page_sql(&q, 1, 10, &from, Dialect::Sqlite, LogTable::Rendered, &[]);
+        assert_eq!(
+            s.text,
+            "SELECT seq, kind, published_ms, body FROM detection_log_events WHERE published_ms >= $1 AND published_ms < $2 \
+             AND (published_ms, seq, kind) > ($3, $4, $5) AND event_type = $6 \
+             AND COALESCE(search_text, lower(body)) LIKE $7 ESCAPE '\\' \
+             AND COALESCE(search_text, lower(body)) LIKE $8 ESCAPE '\\' \
+             ORDER BY published_ms ASC, seq ASC, kind ASC LIMIT $9"
+        );
+        assert_eq!(&s.binds[2..5], &[Bind::Int(5), Bind::Int(6), Bind::Int(2)]);
         let desc = LogQuery {
             descending: true,
             ..LogQuery::default()
         };
-        let s = page_sql(&desc, 1, 10, &from, Dialect::Postgres, &[]);
+        // Descending, a stored event of seq 6 (position 24) comes before 26.
+        let s = page_sql(
+            &desc,
+            1,
+            10,
+            &from,
+            Dialect::Postgres,
+            LogTable::Stored,
+            &[],
+        );
         assert_eq!(
             s.text,
-            "SELECT seq, published_ms, body FROM log_events WHERE published_ms >= $1 AND published_ms < $2 \
+            "SELECT seq, CAST(0 AS BIGINT), published_ms, body FROM log_events WHERE published_ms >= $1 AND published_ms < $2 \
              AND (published_ms, seq) < ($3, $4) ORDER BY published_ms DESC, seq DESC LIMIT $5"
+        );
+        assert_eq!(s.binds[3], Bind::Int(7));
+        let at_stored = Cursor {
+            seq: event_position(6, 0),
+            ..from.clone()
+        };
+        let s = page_sql(
+            &desc,
+            1,
+            10,
+            &at_stored,
+            Dialect::Postgres,
+            LogTable::Stored,
+            &[],
+        );
+        assert_eq!(
+            s.binds[3],
+            Bind::Int(6),
+            "the cursor's own event is not repeated"
         );
         assert!(LogQuery::default().is_polling());
         assert!(!desc.is_polling());
+    }
+
+    #[test]
+    fn rendered_events_are_found_by_their_own_keys() {
+        let sql = |filter: &str| {
+            let s = filter_sql(
+                &parse_filter(filter).unwrap(),
+                Dialect::Sqlite,
+                LogTable::Rendered,
+                &[],
+            );
+            (s.text, s.binds)
+        };
+        assert_eq!(
+            sql("target.id eq \"00u1\""),
+            (
+                "(detection_log_events.target_user = $1 OR detection_log_events.target_rule = $1 \
+                 OR (detection_log_events.kind >= 2 AND $1 = '00pentityrisk0000001'))"
+                    .into(),
+                vec![t("00u1")]
+            )
+        );
+        let uuid = crate::detection_log::rendered_uuid(77, 3);
+        assert_eq!(
+            sql(&format!("uuid eq \"{uuid}\"")),
+            (
+                "(detection_log_events.seq = $1 AND detection_log_events.kind = $2)".into(),
+                vec![Bind::Int(77), Bind::Int(3)]
+            )
+        );
+        // A stored event's uuid is never a rendered one's, and the reverse.
+        assert_eq!(
+            sql("uuid eq \"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\"").0,
+            "FALSE"
+        );
+        let stored = filter_sql(
+            &parse_filter(&format!("uuid eq \"{uuid}\"")).unwrap(),
+            Dialect::Sqlite,
+            LogTable::Stored,
+            &[],
+        );
+        assert_eq!(stored.text, "FALSE");
+        assert_eq!(
+            sql("transaction.id eq \"set:j-1\""),
+            (
+                "(detection_log_events.jti = $2 AND transaction_id = $1)".into(),
+                vec![t("set:j-1"), t("j-1")]
+            )
+        );
+        assert_eq!(
+            sql("debugContext.debugData.jti eq \"j-1\"").0,
+            "(CASE WHEN json_type(detection_log_events.body, '$.\"debugContext\".\"debugData\".\"jti\"') = 'text' \
+             THEN json_extract(detection_log_events.body, '$.\"debugContext\".\"debugData\".\"jti\"') END) = $1"
+        );
     }
 
     #[test]
@@ -2520,7 +2814,7 @@ mod tests {
             keywords: vec!["acme".into()],
             ..LogQuery::default()
         };
-        let s = counts_sql(&q, 105, 200, 10, Dialect::Sqlite, &[]);
+        let s = counts_sql(&q, 105, 200, 10, Dialect::Sqlite, LogTable::Stored, &[]);
         assert_eq!(
             s.text,
             "WITH RECURSIVE b(lo, hi) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT) \
@@ -2553,11 +2847,12 @@ mod tests {
             TailEnd::Seq(9),
             100,
             Dialect::Sqlite,
+            LogTable::Stored,
             &[],
         );
         assert_eq!(
             s.text,
-            "SELECT seq, 0, body FROM (SELECT * FROM log_events WHERE seq > $1 AND seq <= $2 \
+            "SELECT seq, CAST(0 AS BIGINT), 0, body FROM (SELECT * FROM log_events WHERE seq > $1 AND seq <= $2 \
              ORDER BY seq LIMIT $3) AS log_events WHERE TRUE AND actor_id = $4 ORDER BY seq LIMIT $5"
         );
         assert_eq!(
@@ -2581,16 +2876,34 @@ mod tests {
             TailEnd::Xid { xid: 703, seq: 9 },
             10,
             Dialect::Postgres,
+            LogTable::Stored,
             &[],
         );
         assert_eq!(
             s.text,
-            "SELECT seq, commit_xid, body FROM (SELECT * FROM log_events \
+            "SELECT seq, CAST(0 AS BIGINT), commit_xid, body FROM (SELECT * FROM log_events \
              WHERE (commit_xid, seq) > ($1, $2) AND (commit_xid, seq) <= ($3, $4) \
              AND NOT pg_visible_in_snapshot(commit_xid::text::xid8, $5::pg_snapshot) \
              ORDER BY commit_xid, seq LIMIT $6) AS log_events WHERE TRUE ORDER BY commit_xid, seq LIMIT $7"
         );
         assert_eq!(s.binds[4], t("700:705:701,703"));
+        // Rendered events: each seq's kinds together, in order, and room for
+        // four per seq of the range.
+        let s = tail_sql(
+            &LogQuery::default(),
+            &TailPosition::Seq(5),
+            TailEnd::Seq(9),
+            10,
+            Dialect::Sqlite,
+            LogTable::Rendered,
+            &[],
+        );
+        assert_eq!(
+            s.text,
+            "SELECT seq, kind, 0, body FROM (SELECT * FROM detection_log_events WHERE seq > $1 AND seq <= $2 \
+             ORDER BY seq, kind LIMIT $3) AS detection_log_events WHERE TRUE ORDER BY seq, kind LIMIT $4"
+        );
+        assert_eq!(s.binds[2], Bind::Int(TAIL_SCAN * 4));
     }
 
     #[test]

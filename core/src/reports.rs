@@ -9,7 +9,7 @@
 //! or workflow call it owed, are noted on the detection's entry.
 //!
 //! Every query aggregates in SQL over the chosen time range, on indexes
-//! (`risk_history_detections*`, migration 0010), and lists are bounded.
+//! (`detections_reported`, migration 0012), and lists are bounded.
 
 use std::collections::HashMap;
 
@@ -61,7 +61,7 @@ macro_rules! bind_all {
 }
 
 impl DetectionFilter {
-    /// The WHERE conditions over `risk_history h`, numbering placeholders
+    /// The WHERE conditions over `detections h`, numbering placeholders
     /// after those already in `binds`.
     fn conditions(&self, binds: &mut Vec<Bind>) -> String {
         // `reported_level IS NOT NULL` is spelled exactly as the partial
@@ -195,6 +195,7 @@ struct DetectionRow {
     transaction_id: Option<String>,
     log_event_uuid: Option<String>,
     feedback: Option<String>,
+    log_kinds: i64,
 }
 
 /// The rules the Entity risk report lists, at most.
@@ -411,10 +412,24 @@ fn prefix_pattern(q: &str) -> String {
 }
 
 /// A stream's latest receive event: when, and its outcome.
-type LastEvent = (i64, Option<String>);
+pub(crate) type LastEvent = (i64, Option<String>);
 
-const LEVEL_RANK_SQL: &str =
-    "CASE c.level WHEN 'HIGH' THEN 3 WHEN 'MEDIUM' THEN 2 WHEN 'LOW' THEN 1 ELSE 0 END";
+/// The source whose contribution (in `users.risk_contributions`, migration
+/// 0012) holds `u`'s level: the highest, then the newest, then by name.
+fn top_source_sql(db: &crate::db::Db) -> &'static str {
+    match db {
+        crate::db::Db::Sqlite(..) => {
+            "(SELECT c.key FROM json_each(u.risk_contributions) c ORDER BY \
+             CASE json_extract(c.value, '$[0]') WHEN 'HIGH' THEN 3 WHEN 'MEDIUM' THEN 2 WHEN 'LOW' THEN 1 ELSE 0 END DESC, \
+             json_extract(c.value, '$[1]') DESC, c.key LIMIT 1)"
+        }
+        crate::db::Db::Postgres(_) => {
+            "(SELECT c.key FROM jsonb_each(u.risk_contributions::jsonb) c ORDER BY \
+             CASE c.value->>0 WHEN 'HIGH' THEN 3 WHEN 'MEDIUM' THEN 2 WHEN 'LOW' THEN 1 ELSE 0 END DESC, \
+             (c.value->>1)::bigint DESC, c.key LIMIT 1)"
+        }
+    }
+}
 
 impl Services {
     async fn provider_names(&self) -> Result<HashMap<String, String>, CoreError> {
@@ -439,7 +454,7 @@ impl Services {
         };
         let mut binds = Vec::new();
         let sql = format!(
-            "SELECT h.source_name FROM risk_history h WHERE {} ORDER BY h.at_ms DESC, h.seq DESC LIMIT 1",
+            "SELECT h.source_name FROM detections h WHERE {} ORDER BY h.at_ms DESC, h.seq DESC LIMIT 1",
             filter.conditions(&mut binds)
         );
         let name: Option<String> =
@@ -473,12 +488,12 @@ impl Services {
         let conditions = filter.conditions(&mut binds);
         binds.push(Bind::Int(origin));
         binds.push(Bind::Int(bucket_ms));
-        // Every column read is in `risk_history_detections`: an index-only scan.
+        // Every column read is in `detections_reported`: an index-only scan.
         let sql = format!(
             "SELECT (h.at_ms - ${o}) / ${b}, h.source, COUNT(*), \
              COALESCE(SUM(CASE WHEN h.reported_level = 'HIGH' THEN 1 ELSE 0 END), 0), \
              COUNT(h.logout_id), COUNT(h.delivery_id) \
-             FROM risk_history h WHERE {conditions} GROUP BY 1, 2",
+             FROM detections h WHERE {conditions} GROUP BY 1, 2",
             o = binds.len() - 1,
             b = binds.len()
         );
@@ -554,7 +569,7 @@ impl Services {
         let conditions = filter.conditions(&mut binds);
         binds.push(Bind::Int(limit));
         let sql = format!(
-            "SELECT h.rule_id, MAX(h.rule_action), COUNT(*) FROM risk_history h \
+            "SELECT h.rule_id, MAX(h.rule_action), COUNT(*) FROM detections h \
              WHERE {conditions} AND h.rule_id IS NOT NULL \
              GROUP BY h.rule_id ORDER BY COUNT(*) DESC, h.rule_id LIMIT ${}",
             binds.len()
@@ -583,7 +598,7 @@ impl Services {
                     let conditions = filter.conditions(&mut binds);
                     binds.push(Bind::Text(rule_id.clone()));
                     let sql = format!(
-                        "SELECT h.rule_name FROM risk_history h WHERE {conditions} AND h.rule_id = ${} \
+                        "SELECT h.rule_name FROM detections h WHERE {conditions} AND h.rule_id = ${} \
                          ORDER BY h.at_ms DESC, h.seq DESC LIMIT 1",
                         binds.len()
                     );
@@ -630,8 +645,8 @@ impl Services {
             "SELECT h.seq, h.at_ms, h.user_id, u.first_name, u.last_name, u.login, h.source, h.source_name, \
              h.detection, h.event_type, h.previous_level, h.new_level, h.reported_level, h.reasons, \
              h.rule_id, h.rule_name, h.rule_action, h.logout_id, h.delivery_id, h.transaction_id, \
-             h.log_event_uuid, h.feedback \
-             FROM risk_history h LEFT JOIN users u ON u.id = h.user_id \
+             h.log_event_uuid, h.feedback, h.log_kinds \
+             FROM detections h LEFT JOIN users u ON u.id = h.user_id \
              WHERE {conditions} ORDER BY h.at_ms DESC, h.seq DESC LIMIT ${}",
             binds.len()
         );
@@ -675,7 +690,12 @@ impl Services {
                     logout_id: r.logout_id,
                     delivery_id: r.delivery_id,
                     transaction_id: r.transaction_id,
-                    log_event_uuid: r.log_event_uuid,
+                    // A SET's user.risk.detect is rendered from its row (0012).
+                    log_event_uuid: if r.log_kinds & crate::risk::log_kind::DETECT != 0 {
+                        Some(crate::detection_log::rendered_uuid(r.seq, 1))
+                    } else {
+                        r.log_event_uuid
+                    },
                     feedback: r.feedback,
                 }
             })
@@ -730,12 +750,12 @@ impl Services {
             binds.push(Bind::Text(source.clone()));
             outer_where.push_str(&format!(" AND a.top_source = ${}", binds.len()));
         }
+        let top_source = top_source_sql(&self.db);
         let inner = format!(
             "SELECT u.id, u.first_name, u.last_name, u.login, u.email, u.risk_level, u.risk_since_ms, u.risk_reason, \
-             (SELECT c.source FROM risk_contributions c WHERE c.user_id = u.id \
-              ORDER BY {LEVEL_RANK_SQL} DESC, c.updated_ms DESC, c.source LIMIT 1) AS top_source, \
-             (SELECT h.at_ms FROM risk_history h WHERE h.user_id = u.id AND h.reported_level IS NOT NULL \
-              ORDER BY h.seq DESC LIMIT 1) AS last_detection_ms \
+             {top_source} AS top_source, \
+             (SELECT h.at_ms FROM detections h WHERE h.user_id = u.id AND h.reported_level IS NOT NULL \
+              ORDER BY h.at_ms DESC, h.seq DESC LIMIT 1) AS last_detection_ms \
              FROM users u WHERE {inner_where}"
         );
         let count_sql = format!("SELECT COUNT(*) FROM ({inner}) a WHERE {outer_where}");
@@ -767,8 +787,8 @@ impl Services {
         let sql = format!(
             "SELECT a.id, a.first_name, a.last_name, a.login, a.email, a.risk_level, a.risk_since_ms, a.risk_reason, \
              a.top_source, a.last_detection_ms, \
-             (SELECT h.reasons FROM risk_history h WHERE h.user_id = a.id AND h.source = a.top_source \
-              AND h.reported_level IS NOT NULL ORDER BY h.seq DESC LIMIT 1) AS top_reason, \
+             (SELECT h.reasons FROM detections h WHERE h.user_id = a.id AND h.source = a.top_source \
+              AND h.reported_level IS NOT NULL ORDER BY h.at_ms DESC, h.seq DESC LIMIT 1) AS top_reason, \
              p.name AS provider_name \
              FROM ({inner}) a LEFT JOIN providers p ON p.id = a.top_source \
              WHERE {outer_where} ORDER BY {order} LIMIT ${} OFFSET ${}",
@@ -846,8 +866,10 @@ impl Services {
     }
 
     /// A provider's latest receive event, and its receive events of the 24
-    /// hours before `now_ms` by outcome.
-    async fn receive_traffic(
+    /// hours before `now_ms` by outcome. Accepted SETs' events are rendered
+    /// from `detections` (0012); refused ones, and those accepted before
+    /// 0012, are stored in `log_events`.
+    pub(crate) async fn receive_traffic(
         &self,
         provider_id: &str,
         now_ms: i64,
@@ -855,25 +877,33 @@ impl Services {
         // The event type is spelt out (it is a constant) so that both
         // engines can use the partial index `log_events_receive` (0010),
         // which covers these queries. SQLite is told to, as its statistics
-        // (once ANALYZE has run) can mislead it.
-        let hint = match &self.db {
-            crate::db::Db::Sqlite(..) => " INDEXED BY log_events_receive",
-            crate::db::Db::Postgres(_) => "",
+        // (once ANALYZE has run) can mislead it; `log_kinds <> 0` likewise
+        // matches `detections_source`.
+        let (hint, detections_hint) = match &self.db {
+            crate::db::Db::Sqlite(..) => (
+                " INDEXED BY log_events_receive",
+                " INDEXED BY detections_source",
+            ),
+            crate::db::Db::Postgres(_) => ("", ""),
         };
         let last_sql = format!(
-            "SELECT published_ms, outcome_result FROM log_events{hint} \
+            "SELECT * FROM (SELECT published_ms, outcome_result FROM log_events{hint} \
              WHERE event_type = '{RECEIVE_EVENT}' AND actor_id = $1 \
-             ORDER BY published_ms DESC LIMIT 1"
+             ORDER BY published_ms DESC LIMIT 1) AS stored \
+             UNION ALL SELECT * FROM (SELECT at_ms, outcome FROM detections{detections_hint} \
+             WHERE log_kinds <> 0 AND source = $1 ORDER BY at_ms DESC LIMIT 1) AS rendered"
         );
         let counts_sql = format!(
             "SELECT outcome_result, COUNT(*) FROM log_events{hint} \
              WHERE event_type = '{RECEIVE_EVENT}' AND actor_id = $1 \
-             AND published_ms >= $2 AND published_ms <= $3 GROUP BY outcome_result"
+             AND published_ms >= $2 AND published_ms <= $3 GROUP BY outcome_result \
+             UNION ALL SELECT outcome, COUNT(*) FROM detections{detections_hint} \
+             WHERE log_kinds <> 0 AND source = $1 AND at_ms >= $2 AND at_ms <= $3 GROUP BY outcome"
         );
-        Ok(with_db!(&self.db, |pool| {
-            let last: Option<LastEvent> = sqlx::query_as(&last_sql)
+        let (last, counts) = with_db!(&self.db, |pool| {
+            let last: Vec<LastEvent> = sqlx::query_as(&last_sql)
                 .bind(provider_id)
-                .fetch_optional(pool)
+                .fetch_all(pool)
                 .await?;
             let counts: Vec<(Option<String>, i64)> = sqlx::query_as(&counts_sql)
                 .bind(provider_id)
@@ -882,7 +912,15 @@ impl Services {
                 .fetch_all(pool)
                 .await?;
             (last, counts)
-        }))
+        });
+        let mut merged: Vec<(Option<String>, i64)> = Vec::new();
+        for (outcome, n) in counts {
+            match merged.iter_mut().find(|(o, _)| *o == outcome) {
+                Some((_, total)) => *total += n,
+                None => merged.push((outcome, n)),
+            }
+        }
+        Ok((last.into_iter().max_by_key(|(at, _)| *at), merged))
     }
 
     /// The Entity risk report: figures, top rules and a page of detections,
@@ -1120,9 +1158,15 @@ mod tests {
     }
 
     async fn contribution(s: &Services, user: &str, source: &str, level: &str, at: i64) {
+        let sql = match &s.db {
+            Db::Sqlite(..) => "UPDATE users SET risk_contributions = \
+                json_set(risk_contributions, '$.' || json_quote($2), json_array($3, $4)) WHERE id = $1",
+            Db::Postgres(_) => "UPDATE users SET risk_contributions = (risk_contributions::jsonb \
+                || jsonb_build_object($2::text, jsonb_build_array($3::text, $4::bigint)))::text WHERE id = $1",
+        };
         exec(
             s,
-            "INSERT INTO risk_contributions (user_id, source, level, updated_ms) VALUES ($1, $2, $3, $4)",
+            sql,
             vec![
                 Bind::Text(user.into()),
                 Bind::Text(source.into()),
@@ -1161,7 +1205,7 @@ mod tests {
         let text = |v: Option<&str>| Bind::Text(v.unwrap_or("").to_string());
         exec(
             s,
-            "INSERT INTO risk_history (user_id, at_ms, detection, source, source_name, event_type, previous_level, new_level, \
+            "INSERT INTO detections (user_id, at_ms, detection, source, source_name, event_type, previous_level, new_level, \
              reported_level, reasons, jti, log_event_uuid, transaction_id, rule_id, rule_name, rule_action, logout_id, delivery_id) \
              VALUES ($1, $2, $3, $4, $5, NULL, 'NONE', $6, NULLIF($7, ''), NULLIF($8, ''), NULL, $9, $10, NULLIF($11, ''), NULLIF($12, ''), \
              NULLIF($13, ''), NULLIF($14, ''), NULLIF($15, ''))",
@@ -1867,27 +1911,15 @@ mod tests {
             provider(&s, p, &format!("Provider {p}"), true).await;
         }
         let level = "CASE WHEN i % 20 = 0 THEN 'HIGH' WHEN i % 20 < 3 THEN 'MEDIUM' WHEN i % 20 < 7 THEN 'LOW' ELSE 'NONE' END";
-        exec(&s, &format!("INSERT INTO users (id, login, email, first_name, last_name, status, risk_level, risk_since_ms, risk_reason, created_ms, updated_ms) {}",
-            series(10_000, &format!("SELECT 'u' || i, 'user' || i || '@example.com', 'user' || i || '@example.com', 'First' || i, 'Last' || (i % 997), 'ACTIVE', {level}, {now} - i * 1000, 'reason', {now}, {now}"))), vec![]).await;
-        exec(
-            &s,
-            &format!(
-                "INSERT INTO risk_contributions (user_id, source, level, updated_ms) {}",
-                series(
-                    10_000,
-                    &format!("SELECT 'u' || i, 'p' || (i % 3), {level}, {now} - i * 1000")
-                )
-            ),
-            vec![],
-        )
-        .await;
-        exec(
-            &s,
-            "DELETE FROM risk_contributions WHERE level = 'NONE'",
-            vec![],
-        )
-        .await;
-        exec(&s, &format!("INSERT INTO risk_history (user_id, at_ms, detection, source, source_name, event_type, previous_level, new_level, reported_level, reasons, rule_id, rule_name, rule_action, logout_id, delivery_id, transaction_id, log_event_uuid) {}",
+        // Each user's one contribution, from provider p0, p1 or p2.
+        let contributions = match engine {
+            Engine::Sqlite => format!("json_object('p' || (i % 3), json_array({level}, {now} - i * 1000))"),
+            Engine::Postgres => format!("json_build_object('p' || (i % 3), json_build_array({level}, {now} - i * 1000))::text"),
+        };
+        exec(&s, &format!("INSERT INTO users (id, login, email, first_name, last_name, status, risk_level, risk_since_ms, risk_reason, created_ms, updated_ms, risk_contributions) {}",
+            series(10_000, &format!("SELECT 'u' || i, 'user' || i || '@example.com', 'user' || i || '@example.com', 'First' || i, 'Last' || (i % 997), 'ACTIVE', {level}, {now} - i * 1000, 'reason', {now}, {now}, \
+                CASE WHEN {level} = 'NONE' THEN '{{}}' ELSE {contributions} END"))), vec![]).await;
+        exec(&s, &format!("INSERT INTO detections (user_id, at_ms, detection, source, source_name, event_type, previous_level, new_level, reported_level, reasons, rule_id, rule_name, rule_action, logout_id, delivery_id, transaction_id, log_event_uuid) {}",
             series(200_000, &format!("SELECT 'u' || ((i * 7919) % 10000), {now} - (200000 - i) * 38880, 'SECURITY_EVENTS_PROVIDER_REPORTED_RISK', \
                 CASE i % 10 WHEN 0 THEN 'admin' WHEN 1 THEN 'riskline' ELSE 'p' || (i % 3) END, 'Provider', NULL, 'LOW', 'HIGH', \
                 CASE i % 7 WHEN 0 THEN NULL WHEN 1 THEN 'HIGH' WHEN 2 THEN 'HIGH' WHEN 3 THEN 'MEDIUM' ELSE 'LOW' END, 'Malware found on device', \

@@ -2,7 +2,7 @@
 //! per user; the user's level is the highest contribution, NONE without any.
 //! Every change is recorded in the user's risk history.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +34,24 @@ pub struct Contribution {
     pub log_event_uuid: Option<String>,
     /// The System Log transaction the detection belongs to.
     pub transaction_id: Option<String>,
+    /// The SET event that reported it, when a provider did: its detections
+    /// row then also renders the event's System Log events.
+    pub set: Option<SetEventRecord>,
+}
+
+/// What a detections row keeps of the SET event it records (migration 0012).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SetEventRecord {
+    pub issuer: String,
+    pub jti: String,
+    /// The event's place among the SET's events.
+    pub ord: i64,
+    /// The event as received (JSON).
+    pub payload: String,
+    pub txn: Option<String>,
+    /// The user as named when the SET arrived: `(login, display name)`.
+    pub user_login: Option<String>,
+    pub user_display_name: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,14 +60,23 @@ pub struct RiskChange {
     pub new: RiskLevel,
     /// True when the contribution changed something or reasserted a level.
     pub recorded: bool,
-    /// The history entry written, when `recorded`.
+    /// The detections row written: a history entry when `recorded`; for a
+    /// SET event, always (its System Log events are rendered from it).
     pub history: Option<HistoryRef>,
 }
 
-/// A history entry written in the current transaction (it gets its `seq`
-/// when the transaction commits).
+/// A detections row written in the current transaction (it gets its `seq`
+/// when the transaction commits, or earlier from [`assign_seq`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HistoryRef(usize);
+
+/// The bits of `detections.log_kinds`: which System Log events a row renders.
+pub mod log_kind {
+    pub const RECEIVE: i64 = 1;
+    pub const DETECT: i64 = 2;
+    pub const EVALUATE: i64 = 4;
+    pub const ACTION: i64 = 8;
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
@@ -99,10 +126,17 @@ pub(crate) struct HistoryRow {
     feedback: Option<String>,
     feedback_by: Option<String>,
     feedback_ms: Option<i64>,
+    log_kinds: i64,
 }
 
 impl From<HistoryRow> for HistoryEntry {
     fn from(r: HistoryRow) -> Self {
+        // A SET's user.risk.detect is rendered from the row: its uuid derives from the seq.
+        let log_event_uuid = if r.log_kinds & log_kind::DETECT != 0 {
+            Some(crate::detection_log::rendered_uuid(r.seq, 1))
+        } else {
+            r.log_event_uuid
+        };
         HistoryEntry {
             seq: r.seq,
             at_ms: r.at_ms,
@@ -115,7 +149,7 @@ impl From<HistoryRow> for HistoryEntry {
             reported_level: r.reported_level,
             reasons: r.reasons,
             jti: r.jti,
-            log_event_uuid: r.log_event_uuid,
+            log_event_uuid,
             transaction_id: r.transaction_id,
             rule_id: r.rule_id,
             rule_name: r.rule_name,
@@ -130,7 +164,7 @@ impl From<HistoryRow> for HistoryEntry {
 }
 
 pub(crate) const HISTORY_COLUMNS: &str = "seq, at_ms, detection, source, source_name, event_type, previous_level, new_level, reported_level, reasons, jti, log_event_uuid, \
-     transaction_id, rule_id, rule_name, rule_action, logout_id, delivery_id, feedback, feedback_by, feedback_ms";
+     transaction_id, rule_id, rule_name, rule_action, logout_id, delivery_id, feedback, feedback_by, feedback_ms, log_kinds";
 
 fn level_of(s: &str) -> RiskLevel {
     RiskLevel::parse(s).unwrap_or(RiskLevel::None)
@@ -151,28 +185,46 @@ pub(crate) struct UserRisk {
     /// name it: SQLite rewrites an index entry whenever its column is
     /// assigned, even to the same value, and that is a page of `users_risk`.
     level_dirty: bool,
-    /// Sources whose contribution row must be written (upserted, or deleted
-    /// when no longer in `contributions`).
-    contributions_dirty: BTreeSet<String>,
 }
 
-/// A risk history row to insert.
+/// A detections row to insert (see migration 0012).
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct NewHistory {
-    user_id: String,
+pub(crate) struct NewDetection {
+    /// Set at flush, or earlier by [`assign_seq`].
+    seq: Option<i64>,
+    user_id: Option<String>,
     at_ms: i64,
     detection: &'static str,
     source: String,
     source_name: String,
     event_type: Option<String>,
-    previous_level: RiskLevel,
-    new_level: RiskLevel,
+    /// `None` when the event recorded no risk.
+    previous_level: Option<RiskLevel>,
+    new_level: Option<RiskLevel>,
     reported_level: Option<RiskLevel>,
     reasons: Option<String>,
     jti: Option<String>,
     log_event_uuid: Option<String>,
     transaction_id: Option<String>,
     rule: Option<RuleOutcome>,
+    set: Option<SetEventRecord>,
+    /// `SUCCESS`, or `SKIPPED` with the reason.
+    outcome: &'static str,
+    outcome_reason: Option<String>,
+    log_kinds: i64,
+}
+
+/// A SET event recorded without a risk change: skipped, or reporting
+/// nothing new. `user_id` is the user it named, when one was found.
+pub(crate) struct Unrecorded<'a> {
+    pub user_id: Option<String>,
+    pub source: &'a str,
+    pub source_name: &'a str,
+    pub event_type: &'a str,
+    pub set: SetEventRecord,
+    pub transaction_id: String,
+    /// `Some(reason)` makes it SKIPPED.
+    pub skipped: Option<String>,
 }
 
 /// The Entity Risk Policy's answer to a detection, noted on its history entry.
@@ -183,6 +235,9 @@ pub struct RuleOutcome {
     pub rule_action: String,
     pub logout_id: Option<String>,
     pub delivery_id: Option<String>,
+    /// The rule as it was and the logout's app selection (JSON), for the
+    /// rendered policy events.
+    pub policy_detail: Option<String>,
 }
 
 /// The risk changes of one transaction, kept in memory and written in a
@@ -192,7 +247,7 @@ pub struct RuleOutcome {
 #[derive(Default)]
 pub(crate) struct RiskBuffer {
     users: HashMap<String, UserRisk>,
-    history: Vec<NewHistory>,
+    history: Vec<NewDetection>,
 }
 
 impl RiskBuffer {
@@ -201,9 +256,21 @@ impl RiskBuffer {
     fn apply(&mut self, user_id: &str, c: &Contribution, now: i64) -> Option<RiskChange> {
         let state = self.users.get_mut(user_id)?;
         let previous = state.level;
+        // A contribution's time is when its source started saying its level.
         let had = match c.level {
-            Some(level) => state.contributions.insert(c.source.clone(), (level, now)),
-            None => state.contributions.remove(&c.source),
+            Some(level) => {
+                let had = state.contributions.get(&c.source).copied();
+                if had.map(|(l, _)| l) != Some(level) {
+                    state.contributions.insert(c.source.clone(), (level, now));
+                    state.user_dirty = true;
+                }
+                had
+            }
+            None => {
+                let had = state.contributions.remove(&c.source);
+                state.user_dirty |= had.is_some();
+                had
+            }
         };
         let new = state
             .contributions
@@ -211,17 +278,40 @@ impl RiskBuffer {
             .map(|(l, _)| *l)
             .max()
             .unwrap_or(RiskLevel::None);
-        // Clearing a contribution that did not exist changes nothing worth a record.
+        // Clearing a contribution that did not exist changes nothing worth a
+        // history entry; a SET event still gets its row (no levels).
         let recorded = c.level.is_some() || had.is_some();
         if !recorded {
+            let history = c.set.as_ref().map(|set| {
+                self.push(NewDetection {
+                    seq: None,
+                    user_id: Some(user_id.to_string()),
+                    at_ms: now,
+                    detection: c.detection,
+                    source: c.source.clone(),
+                    source_name: c.source_name.clone(),
+                    event_type: c.event_type.clone(),
+                    previous_level: None,
+                    new_level: None,
+                    reported_level: None,
+                    reasons: c.reasons.clone(),
+                    jti: c.jti.clone(),
+                    log_event_uuid: c.log_event_uuid.clone(),
+                    transaction_id: c.transaction_id.clone(),
+                    rule: None,
+                    set: Some(set.clone()),
+                    outcome: "SUCCESS",
+                    outcome_reason: None,
+                    log_kinds: log_kind::RECEIVE,
+                })
+            });
             return Some(RiskChange {
                 previous,
                 new,
                 recorded,
-                history: None,
+                history,
             });
         }
-        state.contributions_dirty.insert(c.source.clone());
         if new != previous {
             state.level = new;
             state.since_ms = Some(now);
@@ -229,32 +319,83 @@ impl RiskBuffer {
             state.updated_ms = now;
             state.user_dirty = true;
             state.level_dirty = true;
-        } else if c.level.is_some() && c.reasons.is_some() {
+        } else if c.level.is_some() && c.reasons.is_some() && state.reason != c.reasons {
             state.reason = c.reasons.clone();
             state.user_dirty = true;
         }
-        self.history.push(NewHistory {
-            user_id: user_id.to_string(),
+        let history = self.push(NewDetection {
+            seq: None,
+            user_id: Some(user_id.to_string()),
             at_ms: now,
             detection: c.detection,
             source: c.source.clone(),
             source_name: c.source_name.clone(),
             event_type: c.event_type.clone(),
-            previous_level: previous,
-            new_level: new,
+            previous_level: Some(previous),
+            new_level: Some(new),
             reported_level: c.level,
             reasons: c.reasons.clone(),
             jti: c.jti.clone(),
             log_event_uuid: c.log_event_uuid.clone(),
             transaction_id: c.transaction_id.clone(),
             rule: None,
+            set: c.set.clone(),
+            outcome: "SUCCESS",
+            outcome_reason: None,
+            log_kinds: if c.set.is_some() {
+                log_kind::RECEIVE
+            } else {
+                0
+            },
         });
         Some(RiskChange {
             previous,
             new,
             recorded,
-            history: Some(HistoryRef(self.history.len() - 1)),
+            history: Some(history),
         })
+    }
+
+    fn push(&mut self, row: NewDetection) -> HistoryRef {
+        self.history.push(row);
+        HistoryRef(self.history.len() - 1)
+    }
+
+    /// Records a SET event that changed no risk (see [`Unrecorded`]).
+    pub(crate) fn record_unrecorded(&mut self, e: Unrecorded<'_>, now: i64) -> HistoryRef {
+        let (outcome, outcome_reason) = match e.skipped {
+            Some(reason) => ("SKIPPED", Some(reason)),
+            None => ("SUCCESS", None),
+        };
+        let jti = Some(e.set.jti.clone());
+        self.push(NewDetection {
+            seq: None,
+            user_id: e.user_id,
+            at_ms: now,
+            detection: PROVIDER_REPORTED,
+            source: e.source.to_string(),
+            source_name: e.source_name.to_string(),
+            event_type: Some(e.event_type.to_string()),
+            previous_level: None,
+            new_level: None,
+            reported_level: None,
+            reasons: None,
+            jti,
+            log_event_uuid: None,
+            transaction_id: Some(e.transaction_id),
+            rule: None,
+            set: Some(e.set),
+            outcome,
+            outcome_reason,
+            log_kinds: log_kind::RECEIVE,
+        })
+    }
+
+    /// Adds System Log events (bits of [`log_kind`]) that `entry` renders.
+    pub(crate) fn add_log_kinds(&mut self, entry: HistoryRef, bits: i64) {
+        if let Some(h) = self.history.get_mut(entry.0) {
+            h.log_kinds |= bits;
+        }
     }
 
     /// Drops every contribution of a loaded user, recording nothing (the
@@ -263,9 +404,8 @@ impl RiskBuffer {
         let Some(state) = self.users.get_mut(user_id) else {
             return false;
         };
-        let sources: Vec<String> = state.contributions.keys().cloned().collect();
+        state.user_dirty |= !state.contributions.is_empty();
         state.contributions.clear();
-        state.contributions_dirty.extend(sources);
         true
     }
 
@@ -276,9 +416,6 @@ impl RiskBuffer {
     }
 }
 
-/// user_id, source, level, updated_ms.
-type ContributionRow = (String, String, String, i64);
-
 #[derive(sqlx::FromRow)]
 struct UserRiskRow {
     id: String,
@@ -286,51 +423,56 @@ struct UserRiskRow {
     risk_since_ms: Option<i64>,
     risk_reason: Option<String>,
     updated_ms: i64,
+    risk_contributions: String,
 }
 
-/// Reads into `tx` the risk of each of `user_ids` it does not hold yet,
-/// with two statements. On PostgreSQL the user rows are locked, in id order
-/// so that two writers locking overlapping users cannot deadlock; on SQLite
-/// the transaction already holds the database's write lock.
+/// `users.risk_contributions`: `{source: [level, since_ms]}` (migration 0012).
+pub(crate) fn parse_contributions(json: &str) -> BTreeMap<String, (RiskLevel, i64)> {
+    serde_json::from_str::<BTreeMap<String, (String, i64)>>(json)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(source, (level, since))| (source, (level_of(&level), since)))
+        .collect()
+}
+
+fn contributions_json(contributions: &BTreeMap<String, (RiskLevel, i64)>) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = contributions
+        .iter()
+        .map(|(source, (level, since))| {
+            (source.clone(), serde_json::json!([level.as_str(), since]))
+        })
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+/// Reads into `tx` the risk of each of `user_ids` it does not hold yet, with
+/// one statement. On PostgreSQL the user rows are locked, in id order so
+/// that two writers locking overlapping users cannot deadlock; on SQLite the
+/// transaction already holds the database's write lock.
 pub(crate) async fn load(tx: &mut Tx, user_ids: &[String]) -> Result<(), CoreError> {
     let wanted = crate::db::not_yet_read(user_ids, &tx.risk.users);
     if wanted.is_empty() {
         return Ok(());
     }
-    let (users, contributions): (Vec<UserRiskRow>, Vec<ContributionRow>) = match &mut tx.conn {
+    let users: Vec<UserRiskRow> = match &mut tx.conn {
         TxConn::Sqlite(t) => {
-            let ids = serde_json::Value::from(wanted.clone()).to_string();
-            let users = sqlx::query_as(
-                "SELECT id, risk_level, risk_since_ms, risk_reason, updated_ms FROM users \
+            let ids = serde_json::Value::from(wanted).to_string();
+            sqlx::query_as(
+                "SELECT id, risk_level, risk_since_ms, risk_reason, updated_ms, risk_contributions FROM users \
                      WHERE id IN (SELECT value FROM json_each($1))",
             )
             .bind(&ids)
             .fetch_all(&mut **t)
-            .await?;
-            let contributions = sqlx::query_as(
-                "SELECT user_id, source, level, updated_ms FROM risk_contributions \
-                     WHERE user_id IN (SELECT value FROM json_each($1))",
-            )
-            .bind(&ids)
-            .fetch_all(&mut **t)
-            .await?;
-            (users, contributions)
+            .await?
         }
         TxConn::Postgres(t) => {
-            let users = sqlx::query_as(
-                "SELECT id, risk_level, risk_since_ms, risk_reason, updated_ms FROM users \
+            sqlx::query_as(
+                "SELECT id, risk_level, risk_since_ms, risk_reason, updated_ms, risk_contributions FROM users \
                      WHERE id = ANY($1) ORDER BY id FOR UPDATE",
             )
             .bind(&wanted)
             .fetch_all(&mut **t)
-            .await?;
-            let contributions = sqlx::query_as(
-                    "SELECT user_id, source, level, updated_ms FROM risk_contributions WHERE user_id = ANY($1)",
-                )
-                .bind(&wanted)
-                .fetch_all(&mut **t)
-                .await?;
-            (users, contributions)
+            .await?
         }
     };
     for u in users {
@@ -341,19 +483,11 @@ pub(crate) async fn load(tx: &mut Tx, user_ids: &[String]) -> Result<(), CoreErr
                 since_ms: u.risk_since_ms,
                 reason: u.risk_reason,
                 updated_ms: u.updated_ms,
-                contributions: BTreeMap::new(),
+                contributions: parse_contributions(&u.risk_contributions),
                 user_dirty: false,
                 level_dirty: false,
-                contributions_dirty: BTreeSet::new(),
             },
         );
-    }
-    for (user_id, source, level, updated_ms) in contributions {
-        if let Some(state) = tx.risk.users.get_mut(&user_id) {
-            state
-                .contributions
-                .insert(source, (level_of(&level), updated_ms));
-        }
     }
     Ok(())
 }
@@ -392,76 +526,70 @@ pub(crate) async fn clear_contributions(tx: &mut Tx, user_id: &str) -> Result<()
 /// Writes `tx`'s risk changes: contributions, users, then history.
 pub(crate) async fn flush(tx: &mut Tx) -> Result<(), CoreError> {
     let buffer = std::mem::take(&mut tx.risk);
-    let mut upserts: Vec<(&str, &str, RiskLevel, i64)> = Vec::new();
-    let mut deletes: Vec<(&str, &str)> = Vec::new();
-    let mut users: Vec<(&str, &UserRisk)> = Vec::new();
-    let mut reasons: Vec<(&str, &UserRisk)> = Vec::new();
+    // A changed level rewrites its index entry; anything else leaves it be.
+    let mut users: Vec<(&str, &UserRisk, String)> = Vec::new();
+    let mut others: Vec<(&str, &UserRisk, String)> = Vec::new();
     for (user_id, state) in &buffer.users {
-        for source in &state.contributions_dirty {
-            match state.contributions.get(source) {
-                Some((level, at)) => upserts.push((user_id, source, *level, *at)),
-                None => deletes.push((user_id, source)),
-            }
+        if !state.user_dirty {
+            continue;
         }
+        let contributions = contributions_json(&state.contributions);
         if state.level_dirty {
-            users.push((user_id, state));
-        } else if state.user_dirty {
-            reasons.push((user_id, state));
+            users.push((user_id, state, contributions));
+        } else {
+            others.push((user_id, state, contributions));
         }
     }
     crate::execute_values!(
         tx,
-        "INSERT INTO risk_contributions (user_id, source, level, updated_ms) ",
-        " ON CONFLICT (user_id, source) DO UPDATE SET level = excluded.level, updated_ms = excluded.updated_ms",
-        upserts,
-        |row, (user_id, source, level, at)| row
-            .push_bind(*user_id)
-            .push_bind(*source)
-            .push_bind(level.as_str())
-            .push_bind(*at)
-    );
-    crate::execute_values!(
-        tx,
-        "DELETE FROM risk_contributions WHERE (user_id, source) IN (",
-        ")",
-        deletes,
-        |row, (user_id, source)| row.push_bind(*user_id).push_bind(*source)
-    );
-    crate::execute_values!(
-        tx,
-        "UPDATE users SET risk_level = v.column2, risk_since_ms = v.column3, risk_reason = v.column4, updated_ms = v.column5 FROM (",
+        "UPDATE users SET risk_level = v.column2, risk_since_ms = v.column3, risk_reason = v.column4, updated_ms = v.column5, \
+         risk_contributions = v.column6 FROM (",
         ") AS v WHERE users.id = v.column1",
         users,
-        |row, (user_id, state)| row
+        |row, (user_id, state, contributions)| row
             .push_bind(*user_id)
             .push_bind(state.level.as_str())
             .push_bind(state.since_ms)
             .push_bind(&state.reason)
             .push_bind(state.updated_ms)
+            .push_bind(contributions)
     );
     crate::execute_values!(
         tx,
-        "UPDATE users SET risk_reason = v.column2 FROM (",
+        "UPDATE users SET risk_reason = v.column2, risk_contributions = v.column3 FROM (",
         ") AS v WHERE users.id = v.column1",
-        reasons,
-        |row, (user_id, state)| row.push_bind(*user_id).push_bind(&state.reason)
+        others,
+        |row, (user_id, state, contributions)| row
+            .push_bind(*user_id)
+            .push_bind(&state.reason)
+            .push_bind(contributions)
     );
+    let mut history = buffer.history;
+    let unnumbered = history.iter().filter(|h| h.seq.is_none()).count();
+    let mut seqs = take_seqs(tx, unnumbered).await?.into_iter();
+    for h in history.iter_mut().filter(|h| h.seq.is_none()) {
+        h.seq = seqs.next();
+    }
     crate::execute_values!(
         tx,
-        "INSERT INTO risk_history (user_id, at_ms, detection, source, source_name, event_type, previous_level, new_level, reported_level, reasons, jti, log_event_uuid, transaction_id, rule_id, rule_name, rule_action, logout_id, delivery_id) ",
+        "INSERT INTO detections (seq, user_id, at_ms, detection, source, source_name, event_type, previous_level, new_level, \
+         reported_level, reasons, jti, log_event_uuid, transaction_id, rule_id, rule_name, rule_action, policy_detail, logout_id, \
+         delivery_id, issuer, ord, payload, txn, user_login, user_display_name, outcome, outcome_reason, log_kinds) ",
         "",
-        buffer.history,
+        history,
         |row, h| {
             let rule = h.rule.as_ref();
-            row.push_bind(&h.user_id)
+            let set = h.set.as_ref();
+            row.push_bind(h.seq)
+                .push_bind(&h.user_id)
                 .push_bind(h.at_ms)
                 .push_bind(h.detection)
                 .push_bind(&h.source)
                 .push_bind(&h.source_name)
                 .push_bind(&h.event_type)
-                .push_bind(h.previous_level.as_str())
-                .push_bind(h.new_level.as_str())
-                .push_bind(h.reported_level.map(|l| l.as_str()))
+                .push_bind(h.previous_level.map(RiskLevel::as_str))
+                .push_bind(h.new_level.map(RiskLevel::as_str))
+                .push_bind(h.reported_level.map(RiskLevel::as_str))
                 .push_bind(&h.reasons)
                 .push_bind(&h.jti)
                 .push_bind(&h.log_event_uuid)
@@ -469,11 +597,69 @@ pub(crate) async fn flush(tx: &mut Tx) -> Result<(), CoreError> {
                 .push_bind(rule.map(|r| r.rule_id.as_str()))
                 .push_bind(rule.map(|r| r.rule_name.as_str()))
                 .push_bind(rule.map(|r| r.rule_action.as_str()))
+                .push_bind(rule.and_then(|r| r.policy_detail.as_deref()))
                 .push_bind(rule.and_then(|r| r.logout_id.as_deref()))
                 .push_bind(rule.and_then(|r| r.delivery_id.as_deref()))
+                .push_bind(set.map(|s| s.issuer.as_str()))
+                .push_bind(set.map(|s| s.ord))
+                .push_bind(set.map(|s| s.payload.as_str()))
+                .push_bind(set.and_then(|s| s.txn.as_deref()))
+                .push_bind(set.and_then(|s| s.user_login.as_deref()))
+                .push_bind(set.and_then(|s| s.user_display_name.as_deref()))
+                .push_bind(h.outcome)
+                .push_bind(&h.outcome_reason)
+                .push_bind(h.log_kinds)
         }
     );
     Ok(())
+}
+
+/// `n` numbers from the counter `log_events.seq` also draws from, so that
+/// stored and rendered System Log events are numbered in one commit order.
+/// SQLite: the transaction holds the write lock, and the block is taken by
+/// raising the counter's `sqlite_sequence` entry (AUTOINCREMENT continues
+/// above it). PostgreSQL: the sequence, one value per row.
+async fn take_seqs(tx: &mut Tx, n: usize) -> Result<Vec<i64>, CoreError> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let count = i64::try_from(n).map_err(|e| CoreError::Internal(e.to_string()))?;
+    match &mut tx.conn {
+        TxConn::Sqlite(t) => {
+            // Also above any row written without the counter (seeded data).
+            let last: i64 = sqlx::query_scalar(
+                "UPDATE sqlite_sequence SET seq = MAX(seq, COALESCE((SELECT MAX(seq) FROM detections), 0)) + $1 \
+                 WHERE name = 'log_events' RETURNING seq",
+            )
+            .bind(count)
+            .fetch_one(&mut **t)
+            .await?;
+            Ok((last - count + 1..=last).collect())
+        }
+        TxConn::Postgres(t) => Ok(sqlx::query_scalar(
+            "SELECT nextval('log_events_seq_seq') FROM generate_series(1, $1)",
+        )
+        .bind(count)
+        .fetch_all(&mut **t)
+        .await?),
+    }
+}
+
+/// The seq of a row not yet written, taken now (a workflow's document names
+/// the rendered events of its detection, whose uuids derive from it).
+pub(crate) async fn assign_seq(tx: &mut Tx, entry: HistoryRef) -> Result<i64, CoreError> {
+    if let Some(seq) = tx.risk.history.get(entry.0).and_then(|h| h.seq) {
+        return Ok(seq);
+    }
+    let seq = take_seqs(tx, 1)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| CoreError::Internal("no sequence number was taken".into()))?;
+    if let Some(h) = tx.risk.history.get_mut(entry.0) {
+        h.seq = Some(seq);
+    }
+    Ok(seq)
 }
 
 impl crate::Services {
@@ -484,7 +670,7 @@ impl crate::Services {
         limit: i64,
     ) -> Result<Vec<HistoryEntry>, CoreError> {
         let sql = format!(
-            "SELECT {HISTORY_COLUMNS} FROM risk_history WHERE user_id = $1 ORDER BY seq DESC LIMIT $2"
+            "SELECT {HISTORY_COLUMNS} FROM detections WHERE user_id = $1 AND new_level IS NOT NULL ORDER BY at_ms DESC, seq DESC LIMIT $2"
         );
         let rows: Vec<HistoryRow> = with_db!(&self.db, |pool| {
             sqlx::query_as(&sql)
@@ -501,12 +687,18 @@ impl crate::Services {
         &self,
         user_id: &str,
     ) -> Result<Vec<(String, String)>, CoreError> {
-        Ok(with_db!(&self.db, |pool| sqlx::query_as(
-            "SELECT source, level FROM risk_contributions WHERE user_id = $1 ORDER BY source"
+        let json: Option<String> = with_db!(&self.db, |pool| sqlx::query_scalar(
+            "SELECT risk_contributions FROM users WHERE id = $1"
         )
         .bind(user_id)
-        .fetch_all(pool)
-        .await?))
+        .fetch_optional(pool)
+        .await?);
+        Ok(json
+            .map(|j| parse_contributions(&j))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(source, (level, _))| (source, level.as_str().to_string()))
+            .collect())
     }
 }
 
@@ -532,21 +724,26 @@ pub async fn reset_all(
     state.updated_ms = now;
     state.user_dirty = true;
     state.level_dirty = true;
-    tx.risk.history.push(NewHistory {
-        user_id: user_id.to_string(),
+    tx.risk.push(NewDetection {
+        seq: None,
+        user_id: Some(user_id.to_string()),
         at_ms: now,
         detection: ADMIN_REPORTED,
         source: ADMIN_SOURCE.into(),
         source_name: admin_email.into(),
         event_type: None,
-        previous_level: previous,
-        new_level: RiskLevel::None,
+        previous_level: Some(previous),
+        new_level: Some(RiskLevel::None),
         reported_level: None,
         reasons: Some("Risk reset by an administrator".into()),
         jti: None,
         log_event_uuid: Some(log_event_uuid.into()),
         transaction_id: Some(transaction_id.into()),
         rule: None,
+        set: None,
+        outcome: "SUCCESS",
+        outcome_reason: None,
+        log_kinds: 0,
     });
     Ok(())
 }
@@ -576,7 +773,6 @@ mod tests {
                     .collect(),
                 user_dirty: false,
                 level_dirty: false,
-                contributions_dirty: BTreeSet::new(),
             },
         );
         b
@@ -593,6 +789,7 @@ mod tests {
             jti: None,
             log_event_uuid: None,
             transaction_id: None,
+            set: None,
         }
     }
 
@@ -630,13 +827,14 @@ mod tests {
             "edr's row is deleted at flush"
         );
         assert_eq!(
-            state.contributions_dirty.iter().collect::<Vec<_>>(),
-            vec!["edr", "mdm"]
+            state.contributions.keys().collect::<Vec<_>>(),
+            vec!["mdm"],
+            "the user's row is written with mdm's contribution alone"
         );
         let history: Vec<(RiskLevel, RiskLevel)> = b
             .history
             .iter()
-            .map(|h| (h.previous_level, h.new_level))
+            .filter_map(|h| Some((h.previous_level?, h.new_level?)))
             .collect();
         assert_eq!(
             history,
@@ -657,7 +855,7 @@ mod tests {
         assert_eq!(change.history, None);
         assert!(b.history.is_empty());
         assert!(!b.users["u1"].user_dirty && !b.users["u1"].level_dirty);
-        assert!(b.users["u1"].contributions_dirty.is_empty());
+        assert_eq!(b.users["u1"].contributions.len(), 1);
         // A user the transaction has not read is not guessed at.
         assert!(b
             .apply("u2", &report("edr", Some(RiskLevel::High)), 10)
@@ -680,6 +878,20 @@ mod tests {
         assert_eq!(state.reason.as_deref(), Some("edr says Some(Medium)"));
         assert!(state.user_dirty);
         assert!(!state.level_dirty, "only the reason is written");
+        assert_eq!(
+            state.contributions["edr"],
+            (RiskLevel::Medium, 1),
+            "the source has said MEDIUM since 1"
+        );
+
+        // The same report again changes nothing: the row is not written.
+        let mut b = buffer_with("u1", RiskLevel::Medium, &[("edr", RiskLevel::Medium)]);
+        b.users.get_mut("u1").unwrap().reason = Some("edr says Some(Medium)".into());
+        let again = b
+            .apply("u1", &report("edr", Some(RiskLevel::Medium)), 20)
+            .unwrap();
+        assert!(again.recorded, "still a history entry");
+        assert!(!b.users["u1"].user_dirty);
     }
 
     #[test]
@@ -697,6 +909,7 @@ mod tests {
             rule_action: "TERMINATE_ALL_SESSIONS".into(),
             logout_id: Some("ulo1".into()),
             delivery_id: None,
+            policy_detail: None,
         };
         b.note_rule(a.history.unwrap(), outcome.clone());
         assert_eq!(b.history[0].rule, Some(outcome));

@@ -13,8 +13,6 @@ use crate::syslog::{self, LogEvent, LogTarget};
 use crate::timefmt::now_ms;
 use crate::{with_db, with_tx};
 
-const DAY_MS: i64 = 86_400_000;
-
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StreamHealth {
     pub last_event_ms: Option<i64>,
@@ -41,59 +39,48 @@ fn level_name(level: Option<RiskLevel>) -> String {
 }
 
 impl Services {
-    /// Traffic of every provider over the last 24 hours, by provider id.
+    /// A provider's traffic over the last 24 hours.
     pub async fn stream_health(&self, provider_id: &str) -> Result<StreamHealth, CoreError> {
-        let since = now_ms() - DAY_MS;
-        let (last, rows): (Option<i64>, Vec<(String, i64)>) = with_db!(&self.db, |pool| {
-            let last: Option<i64> = sqlx::query_scalar(
-                "SELECT MAX(published_ms) FROM log_events WHERE actor_id = $1 AND event_type = $2",
-            )
-            .bind(provider_id)
-            .bind(RECEIVE_EVENT)
-            .fetch_one(pool)
-            .await?;
-            let rows: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT outcome_result, COUNT(*) FROM log_events WHERE actor_id = $1 AND event_type = $2 AND published_ms >= $3 GROUP BY outcome_result",
-            )
-            .bind(provider_id)
-            .bind(RECEIVE_EVENT)
-            .bind(since)
-            .fetch_all(pool)
-            .await?;
-            (last, rows)
-        });
+        let (last, rows) = self.receive_traffic(provider_id, now_ms()).await?;
         let count = |r: &str| {
             rows.iter()
-                .filter(|(k, _)| k == r)
+                .filter(|(k, _)| k.as_deref() == Some(r))
                 .map(|(_, n)| *n)
                 .sum::<i64>()
         };
         Ok(StreamHealth {
-            last_event_ms: last,
+            last_event_ms: last.map(|(at, _)| at),
             accepted_24h: count("SUCCESS") + count("SKIPPED"),
             rejected_24h: count("FAILURE"),
         })
     }
 
-    /// The provider's most recent receive events, newest first.
+    /// The provider's most recent receive events, newest first: those
+    /// stored (refused SETs, and SETs from before migration 0012) and those
+    /// rendered from its detections.
     pub async fn recent_sets(
         &self,
         provider_id: &str,
         limit: i64,
     ) -> Result<Vec<LogEvent>, CoreError> {
-        let bodies: Vec<String> = with_db!(&self.db, |pool| {
-            sqlx::query_scalar(
-            "SELECT body FROM log_events WHERE actor_id = $1 AND event_type = $2 ORDER BY published_ms DESC, seq DESC LIMIT $3"
-        )
-        .bind(provider_id)
-        .bind(RECEIVE_EVENT)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?
+        let rows: Vec<(String, i64, i64)> = with_db!(&self.db, |pool| {
+            sqlx::query_as(
+                "SELECT * FROM (SELECT body, published_ms, seq FROM log_events \
+                   WHERE actor_id = $1 AND event_type = $2 ORDER BY published_ms DESC, seq DESC LIMIT $3) AS stored \
+                 UNION ALL SELECT * FROM (SELECT body, published_ms, seq FROM detection_log_events \
+                   WHERE actor_id = $1 AND kind = 0 ORDER BY published_ms DESC, seq DESC LIMIT $3) AS rendered \
+                 ORDER BY 2 DESC, 3 DESC LIMIT $3",
+            )
+            .bind(provider_id)
+            .bind(RECEIVE_EVENT)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
         });
-        bodies
-            .iter()
-            .map(|b| serde_json::from_str(b).map_err(|e| CoreError::Internal(e.to_string())))
+        rows.iter()
+            .map(|(b, _, _)| {
+                serde_json::from_str(b).map_err(|e| CoreError::Internal(e.to_string()))
+            })
             .collect()
     }
 

@@ -350,28 +350,32 @@ pub async fn record(db: &Db, ev: &LogEvent) -> Result<(), CoreError> {
     tx.commit().await
 }
 
-/// The newest events first, optionally of one type. The full System Log query
-/// API builds on the same table.
+/// The newest events first (in commit order), optionally of one type, stored
+/// and rendered (see [`crate::logquery::LogTable`]). The full System Log
+/// query API builds on the same tables.
 pub async fn recent(
     db: &Db,
     event_type: Option<&str>,
     limit: i64,
 ) -> Result<Vec<LogEvent>, CoreError> {
-    let bodies: Vec<String> = with_db!(db, |pool| match event_type {
-        Some(t) =>
-            sqlx::query_scalar(
-                "SELECT body FROM log_events WHERE event_type = $1 ORDER BY seq DESC LIMIT $2",
-            )
-            .bind(t)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?,
-        None =>
-            sqlx::query_scalar("SELECT body FROM log_events ORDER BY seq DESC LIMIT $1")
-                .bind(limit)
-                .fetch_all(pool)
-                .await?,
-    });
+    let of_type = if event_type.is_some() {
+        "event_type = $1"
+    } else {
+        "$1 IS NULL"
+    };
+    let sql = format!(
+        "SELECT body FROM ( \
+           SELECT * FROM (SELECT body, seq * 4 AS pos FROM log_events WHERE {of_type} \
+             ORDER BY seq DESC LIMIT $2) AS stored \
+           UNION ALL SELECT * FROM (SELECT body, seq * 4 + kind AS pos FROM detection_log_events \
+             WHERE {of_type} ORDER BY seq DESC, kind DESC LIMIT $2) AS rendered) AS events \
+         ORDER BY pos DESC LIMIT $2"
+    );
+    let bodies: Vec<String> = with_db!(db, |pool| sqlx::query_scalar(&sql)
+        .bind(event_type)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?);
     bodies
         .iter()
         .map(|b| serde_json::from_str(b).map_err(|e| CoreError::Internal(e.to_string())))

@@ -677,40 +677,44 @@ async fn create_users(http: &reqwest::Client, base: &str, users: usize) {
     while tasks.join_next().await.is_some() {}
 }
 
-/// Every accepted SET is stored once: its `jti` in `received_sets`, and one
-/// receive event in the System Log.
+/// Every accepted SET is stored once: its `jti` in `detections`, and one
+/// receive event in the System Log (rendered from that row).
 async fn check_stored(database_url: &str, accepted: &HashSet<String>, failures: &mut Vec<String>) {
+    const JTIS: &str = "SELECT jti FROM detections WHERE issuer = $1 AND ord = 0";
+    const EVENTS: &str = "SELECT transaction_id, COUNT(*) FROM detection_log_events \
+         WHERE event_type = 'security.events.provider.receive_event' GROUP BY transaction_id";
     let (jtis, events): (Vec<String>, Vec<(String, i64)>) = if database_url.starts_with("sqlite:") {
         let pool = sqlx::SqlitePool::connect(database_url).await.unwrap();
-        let jtis = sqlx::query_scalar("SELECT jti FROM received_sets WHERE issuer = $1")
+        let jtis = sqlx::query_scalar(JTIS)
             .bind(ISSUER)
             .fetch_all(&pool)
             .await
             .unwrap();
-        let events = sqlx::query_as("SELECT transaction_id, COUNT(*) FROM log_events WHERE event_type = 'security.events.provider.receive_event' GROUP BY transaction_id")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+        let events = sqlx::query_as(EVENTS).fetch_all(&pool).await.unwrap();
         pool.close().await;
         (jtis, events)
     } else {
         let pool = sqlx::PgPool::connect(database_url).await.unwrap();
-        let jtis = sqlx::query_scalar("SELECT jti FROM received_sets WHERE issuer = $1")
+        let jtis = sqlx::query_scalar(JTIS)
             .bind(ISSUER)
             .fetch_all(&pool)
             .await
             .unwrap();
-        let events = sqlx::query_as("SELECT transaction_id, COUNT(*) FROM log_events WHERE event_type = 'security.events.provider.receive_event' GROUP BY transaction_id")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+        let events = sqlx::query_as(EVENTS).fetch_all(&pool).await.unwrap();
         pool.close().await;
         (jtis, events)
     };
-    let stored: HashSet<String> = jtis.into_iter().collect();
-    let missing = accepted.difference(&stored).count();
+    let mut stored: HashMap<String, usize> = HashMap::new();
+    for jti in jtis {
+        *stored.entry(jti).or_default() += 1;
+    }
+    let missing = accepted.iter().filter(|j| !stored.contains_key(*j)).count();
     if missing > 0 {
-        failures.push(format!("{missing} accepted SETs are not in received_sets"));
+        failures.push(format!("{missing} accepted SETs are not in detections"));
+    }
+    let doubled = stored.values().filter(|n| **n > 1).count();
+    if doubled > 0 {
+        failures.push(format!("{doubled} SETs are in detections more than once"));
     }
     let logged: HashMap<String, i64> = events.into_iter().collect();
     let mut unlogged = 0;

@@ -199,10 +199,12 @@ impl Setup {
 
     async fn received_count(&self) -> i64 {
         riskline_core::with_db!(&self.server.services.db, |pool| {
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM received_sets")
-                .fetch_one(pool)
-                .await
-                .unwrap()
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(DISTINCT jti) FROM detections WHERE issuer IS NOT NULL",
+            )
+            .fetch_one(pool)
+            .await
+            .unwrap()
         })
     }
 }

@@ -1,16 +1,20 @@
 //! What a verified SET changes, inside the writer's transaction, and the
 //! log of a refused one.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::batch::{email_of, BatchCtx};
 use super::{RejectedSet, VerifiedSet};
 use crate::db::Tx;
 use crate::error::CoreError;
+use crate::policy_run::PolicyLog;
 use crate::providers::Provider;
-use crate::risk::{apply_contribution, Contribution, PROVIDER_REPORTED};
+use crate::risk::{
+    apply_contribution, log_kind, Contribution, SetEventRecord, Unrecorded, PROVIDER_REPORTED,
+};
 use crate::set::{default_mapping, Interpretation, RiskLevel, RiskSignal, Subject, UserIdentifier};
 use crate::syslog::{self, LogActor, LogEvent, LogTarget};
+use crate::timefmt::now_ms;
 use crate::with_tx;
 
 pub const RECEIVE_EVENT: &str = "security.events.provider.receive_event";
@@ -28,24 +32,6 @@ fn provider_actor(p: &Provider) -> LogActor {
         display_name: Some(p.name.clone()),
         detail_entry: None,
     }
-}
-
-fn receive_event(set: &VerifiedSet, uri: &str, payload: &Value) -> LogEvent {
-    let mut ev = LogEvent::new(
-        RECEIVE_EVENT,
-        RECEIVE_MESSAGE,
-        provider_actor(&set.provider),
-    )
-    .with_debug("jti", set.claims.jti.clone())
-    .with_debug("issuer", set.claims.iss.clone())
-    .with_debug("eventType", uri)
-    .with_debug("partnerRiskReportData", payload.clone());
-    if let Some(txn) = &set.claims.txn {
-        ev = ev.with_debug("txn", txn.clone());
-    }
-    ev.transaction.transaction_type = "JOB".into();
-    ev.transaction.id = format!("set:{}", set.claims.jti);
-    ev
 }
 
 /// The user a subject names: by email or login, external iss+sub, Riskline id, or acct: URI.
@@ -132,34 +118,52 @@ pub(crate) async fn apply_accepted(
     ctx: &mut BatchCtx,
     set: &VerifiedSet,
 ) -> Result<(), CoreError> {
-    // The batch inserted every (issuer, jti) at its start.
+    // The batch checked every (issuer, jti) at its start.
     if !ctx.take_fresh(&set.claims.iss, &set.claims.jti) {
         // A jti already accepted from this issuer: acknowledged, nothing changes, nothing is logged.
         return Ok(());
     }
-    for (uri, payload, interpretation) in &set.events {
-        let ev = receive_event(set, uri, payload);
+    let transaction_id = format!("set:{}", set.claims.jti);
+    for (ord, (uri, payload, interpretation)) in set.events.iter().enumerate() {
+        // What the event's detections row keeps of it; its System Log
+        // events are rendered from that row.
+        let record = |user: Option<&crate::directory::User>| SetEventRecord {
+            issuer: set.claims.iss.clone(),
+            jti: set.claims.jti.clone(),
+            ord: ord as i64,
+            payload: payload.to_string(),
+            txn: set.claims.txn.clone(),
+            user_login: user.map(|u| u.login.clone()),
+            user_display_name: user.map(|u| u.display_name()),
+        };
+        let unrecorded =
+            |user: Option<&crate::directory::User>, skipped: Option<String>| Unrecorded {
+                user_id: user.map(|u| u.id.clone()),
+                source: &set.provider.id,
+                source_name: &set.provider.name,
+                event_type: uri,
+                set: record(user),
+                transaction_id: transaction_id.clone(),
+                skipped,
+            };
         let detection = match interpretation {
             Interpretation::Apply(d) => d,
             Interpretation::Skip { reason } => {
-                syslog::append(tx, &ev.with_outcome("SKIPPED", Some(reason.clone()))).await?;
+                tx.risk
+                    .record_unrecorded(unrecorded(None, Some(reason.clone())), now_ms());
                 continue;
             }
             Interpretation::Reject(e) => {
-                syslog::append(tx, &ev.with_outcome("SKIPPED", Some(e.description.clone())))
-                    .await?;
+                tx.risk
+                    .record_unrecorded(unrecorded(None, Some(e.description.clone())), now_ms());
                 continue;
             }
         };
         let Some(user) = resolve_user(tx, ctx, &detection.subject).await? else {
-            syslog::append(
-                tx,
-                &ev.with_outcome("SKIPPED", Some("subject not found".into())),
-            )
-            .await?;
+            tx.risk
+                .record_unrecorded(unrecorded(None, Some("subject not found".into())), now_ms());
             continue;
         };
-        let ev = ev.with_target(user.log_target());
         let level = match &detection.signal {
             RiskSignal::Level(level) => Some(Some(*level)),
             RiskSignal::Clear => Some(None),
@@ -172,15 +176,10 @@ pub(crate) async fn apply_accepted(
                 "{} does not change risk (level mapping)",
                 detection.event.name()
             );
-            syslog::append(tx, &ev.with_outcome("SKIPPED", Some(reason))).await?;
+            tx.risk
+                .record_unrecorded(unrecorded(Some(&user), Some(reason)), now_ms());
             continue;
         };
-        let detect = LogEvent::new(
-            "user.risk.detect",
-            "User risk detected",
-            provider_actor(&set.provider),
-        )
-        .with_target(user.log_target());
         let change = apply_contribution(
             tx,
             &user.id,
@@ -192,25 +191,16 @@ pub(crate) async fn apply_accepted(
                 event_type: Some(uri.clone()),
                 reasons: detection.reasons.clone(),
                 jti: Some(set.claims.jti.clone()),
-                log_event_uuid: Some(detect.uuid.clone()),
-                transaction_id: Some(ev.transaction.id.clone()),
+                log_event_uuid: None,
+                transaction_id: Some(transaction_id.clone()),
+                set: Some(record(Some(&user))),
             },
         )
         .await?;
-        syslog::append(tx, &ev).await?;
-        if change.recorded && (level.is_some() || change.new != change.previous) {
-            let mut detect = detect.with_debug(
-                "risk",
-                json!({
-                    "level": change.new.as_str(),
-                    "previousLevel": change.previous.as_str(),
-                    "detectionName": RECEIVE_MESSAGE,
-                    "issuer": set.provider.issuer,
-                    "reasons": detection.reasons,
-                }),
-            );
-            detect.transaction = ev.transaction.clone();
-            syslog::append(tx, &detect).await?;
+        if let Some(entry) = change.history {
+            if change.recorded && (level.is_some() || change.new != change.previous) {
+                tx.risk.add_log_kinds(entry, log_kind::DETECT);
+            }
         }
         if level.is_some() {
             crate::policy_run::run_policy(
@@ -220,8 +210,9 @@ pub(crate) async fn apply_accepted(
                 change.previous,
                 change.new,
                 &provider_actor(&set.provider),
-                &ev.transaction.id,
+                &transaction_id,
                 change.history,
+                PolicyLog::Rendered,
             )
             .await?;
         }

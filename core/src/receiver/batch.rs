@@ -1,7 +1,7 @@
 //! What the SETs of one group commit need from the database, read with a
-//! few statements per batch instead of several per SET: which `jti`s are
-//! new (the dedupe insert), the users that email subjects name, and the
-//! providers' level overrides.
+//! few statements per batch instead of several per SET: the users that
+//! email subjects name, which `jti`s are new, and the providers' level
+//! overrides.
 //!
 //! Each statement is a round trip (PostgreSQL) or a hand-off to SQLite's
 //! worker thread, which costs more than the work itself; the batch's rows
@@ -17,7 +17,6 @@ use crate::db::{Tx, TxConn};
 use crate::directory::{User, UserRowPublic, USER_COLUMNS};
 use crate::error::CoreError;
 use crate::set::{Interpretation, UserIdentifier};
-use crate::timefmt::now_ms;
 
 #[derive(Default)]
 pub(crate) struct BatchCtx {
@@ -43,8 +42,13 @@ pub(crate) fn email_of(identifier: &UserIdentifier) -> Option<String> {
 }
 
 impl BatchCtx {
-    /// Inserts the batch's (issuer, jti) pairs and reads the users its
-    /// email subjects name.
+    /// Reads the users the batch's email subjects name (locking their risk
+    /// on PostgreSQL), then which of its (issuer, jti) pairs are stored
+    /// already. In that order: a replica that accepted the same SET for the
+    /// same user meanwhile has committed by the time the lock is granted, so
+    /// the check sees it. (A SET naming nobody takes no lock; if two replicas
+    /// race on one, the unique index refuses the second's insert, and its
+    /// batch is stored again SET by SET, which then finds the first's.)
     pub(crate) async fn prepare(tx: &mut Tx, jobs: &[Job]) -> Result<Self, CoreError> {
         let mut ctx = BatchCtx::default();
         let mut keys = Vec::new();
@@ -66,55 +70,43 @@ impl BatchCtx {
         if keys.is_empty() {
             return Ok(ctx);
         }
+        ctx.read_users(tx, emails).await?;
         let keys = Value::Array(keys).to_string();
-        let now = now_ms();
-        let fresh: HashSet<(String, String)> = match &mut tx.conn {
-            // The one writer holds the write lock from `BEGIN IMMEDIATE`, so
-            // nothing can insert a pair between these two statements. Asking
-            // for the pairs stored already returns no row in the usual case,
-            // where RETURNING would send every new pair back across sqlx's
-            // channel to its worker thread, one hand-off per row.
+        let stored: Vec<(String, String)> = match &mut tx.conn {
             TxConn::Sqlite(t) => {
-                let stored: Vec<(String, String)> = sqlx::query_as(
-                    "SELECT r.issuer, r.jti FROM json_each($1) AS k \
-                     JOIN received_sets AS r \
-                       ON r.issuer = json_extract(k.value, '$[0]') AND r.jti = json_extract(k.value, '$[1]')",
+                sqlx::query_as(
+                    "SELECT DISTINCT d.issuer, d.jti FROM json_each($1) AS k \
+                     JOIN detections AS d \
+                       ON d.jti = json_extract(k.value, '$[1]') AND d.issuer = json_extract(k.value, '$[0]')",
                 )
                 .bind(&keys)
                 .fetch_all(&mut **t)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO received_sets (issuer, jti, received_ms) \
-                     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), $2 FROM json_each($1) WHERE true \
-                     ON CONFLICT DO NOTHING",
+                .await?
+            }
+            TxConn::Postgres(t) => {
+                sqlx::query_as(
+                    "SELECT DISTINCT d.issuer, d.jti FROM jsonb_array_elements($1::jsonb) AS k \
+                     JOIN detections AS d ON d.jti = k->>1 AND d.issuer = k->>0",
                 )
                 .bind(&keys)
-                .bind(now)
-                .execute(&mut **t)
-                .await?;
-                let stored: HashSet<(String, String)> = stored.into_iter().collect();
-                pairs
-                    .into_iter()
-                    .filter(|pair| !stored.contains(pair))
-                    .collect()
+                .fetch_all(&mut **t)
+                .await?
             }
-            // Several writers run side by side here: only the insert itself
-            // tells which of them took a pair.
-            TxConn::Postgres(t) => sqlx::query_as::<_, (String, String)>(
-                "INSERT INTO received_sets (issuer, jti, received_ms) \
-                 SELECT k->>0, k->>1, $2 FROM jsonb_array_elements($1::jsonb) AS k \
-                 ON CONFLICT DO NOTHING RETURNING issuer, jti",
-            )
-            .bind(&keys)
-            .bind(now)
-            .fetch_all(&mut **t)
-            .await?
-            .into_iter()
-            .collect(),
         };
-        ctx.fresh = fresh;
+        let stored: HashSet<(String, String)> = stored.into_iter().collect();
+        ctx.fresh = pairs
+            .into_iter()
+            .filter(|pair| !stored.contains(pair))
+            .collect();
+        Ok(ctx)
+    }
+
+    /// Reads the users `emails` name, with their risk and groups: the
+    /// batch's detections then cost no statement until it commits (see
+    /// `risk::RiskBuffer`).
+    async fn read_users(&mut self, tx: &mut Tx, emails: HashSet<String>) -> Result<(), CoreError> {
         if emails.is_empty() {
-            return Ok(ctx);
+            return Ok(());
         }
         let list: Vec<String> = emails.into_iter().collect();
         let rows: Vec<UserRowPublic> = match &mut tx.conn {
@@ -139,8 +131,6 @@ impl BatchCtx {
             .into_iter()
             .map(UserRowPublic::into_user_without_ids)
             .collect();
-        // Their risk and groups too: the batch's detections then cost no
-        // statement until it commits (see `risk::RiskBuffer`).
         let mut ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
         ids.sort();
         ids.dedup();
@@ -154,9 +144,9 @@ impl BatchCtx {
                 .filter(|u| u.email == email || u.login == email)
                 .min_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)))
                 .cloned();
-            ctx.users.insert(email, found);
+            self.users.insert(email, found);
         }
-        Ok(ctx)
+        Ok(())
     }
 
     /// True for the first SET of the batch with this (issuer, jti) when it

@@ -464,7 +464,30 @@ fn user_target(id: &str) -> LogTarget {
     }
 }
 
-/// Delivers one leased row and records its outcome (only while the lease holds).
+/// A delivery's outcome, recorded by the SET writer in its next group
+/// commit (see [`record_delivery`]): a logout call's outcome then costs no
+/// transaction, and no `fsync`, of its own.
+pub(crate) struct Delivered {
+    owner: String,
+    row: Claimed,
+    status: &'static str,
+    result: String,
+    next_attempt_ms: i64,
+    now_ms: i64,
+    /// The logout app's or workflow's name.
+    name: String,
+    /// Set when the outcome was recorded: the lease still held.
+    recorded: std::sync::atomic::AtomicBool,
+}
+
+impl Delivered {
+    /// The user the call was for (the PostgreSQL writers' lane).
+    pub(crate) fn user_id(&self) -> &str {
+        &self.row.user_id
+    }
+}
+
+/// Delivers one leased row and has its outcome recorded (only while the lease holds).
 async fn deliver(services: &Services, owner: &str, row: Claimed) -> Result<(), CoreError> {
     let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
     let calling = std::time::Instant::now();
@@ -486,30 +509,69 @@ async fn deliver(services: &Services, owner: &str, row: Claimed) -> Result<(), C
     };
     let now = now_ms();
     let attempts = row.attempts + 1;
-    let (status, result, next) = match &outcome {
+    let (status, result, next) = match outcome {
         CallOutcome::Delivered(code) => ("DELIVERED", format!("HTTP {code}"), now),
-        CallOutcome::Final(r) => ("FAILED", r.clone(), now),
+        CallOutcome::Final(r) => ("FAILED", r, now),
         CallOutcome::Retry(r) if now + backoff_ms(attempts) > row.deadline_ms => (
             "FAILED",
             format!("{r}; gave up after {attempts} attempts"),
             now,
         ),
-        CallOutcome::Retry(r) => ("PENDING", r.clone(), now + backoff_ms(attempts)),
+        CallOutcome::Retry(r) => ("PENDING", r, now + backoff_ms(attempts)),
     };
     let called = calling.elapsed();
-    let mut tx = services.db.begin().await?;
-    let updated = with_tx!(&mut tx, |conn| {
+    let kind = if row.kind == WORKFLOW_CALL {
+        WORKFLOW_CALL
+    } else {
+        LOGOUT_CALL
+    };
+    let delivered = std::sync::Arc::new(Delivered {
+        owner: owner.to_string(),
+        row,
+        status,
+        result,
+        next_attempt_ms: next,
+        now_ms: now,
+        name,
+        recorded: std::sync::atomic::AtomicBool::new(false),
+    });
+    services.receiver.record_delivery(delivered.clone()).await?;
+    // Counted once recorded: a call whose lease was lost is another worker's.
+    if delivered
+        .recorded
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        services.metrics.delivery.observe(called);
+        services.metrics.delivery_outcome(
+            kind,
+            match status {
+                "DELIVERED" => "delivered",
+                "FAILED" => "failed",
+                _ => "retry",
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Records a delivery's outcome in `tx`, if this worker's lease still holds:
+/// the outbox row, the System Log event of a finished call, and the logout's
+/// completion.
+pub(crate) async fn record_delivery(tx: &mut Tx, d: &Delivered) -> Result<(), CoreError> {
+    let row = &d.row;
+    let attempts = row.attempts + 1;
+    let updated = with_tx!(tx, |conn| {
         sqlx::query(
         "UPDATE outbox SET status = $1, attempts = $2, next_attempt_ms = $3, last_result = $4, lease_owner = NULL, lease_until_ms = NULL, updated_ms = $5 \
          WHERE id = $6 AND lease_owner = $7"
     )
-    .bind(status)
+    .bind(d.status)
     .bind(attempts)
-    .bind(next)
-    .bind(&result)
-    .bind(now)
+    .bind(d.next_attempt_ms)
+    .bind(&d.result)
+    .bind(d.now_ms)
     .bind(&row.id)
-    .bind(owner)
+    .bind(&d.owner)
     .execute(&mut *conn)
     .await?
     .rows_affected()
@@ -518,7 +580,8 @@ async fn deliver(services: &Services, owner: &str, row: Claimed) -> Result<(), C
         // The lease expired and another worker owns the row now.
         return Ok(());
     }
-    if status != "PENDING" {
+    d.recorded.store(true, std::sync::atomic::Ordering::Relaxed);
+    if d.status != "PENDING" {
         let mut ev = if row.kind == WORKFLOW_CALL {
             LogEvent::new(
                 "workflows.user.delegatedflow.run",
@@ -530,7 +593,7 @@ async fn deliver(services: &Services, owner: &str, row: Claimed) -> Result<(), C
                 id: row.target_id.clone(),
                 target_type: "Flow".into(),
                 alternate_id: None,
-                display_name: Some(name),
+                display_name: Some(d.name.clone()),
                 detail_entry: None,
             })
         } else {
@@ -544,7 +607,7 @@ async fn deliver(services: &Services, owner: &str, row: Claimed) -> Result<(), C
                 id: row.target_id.clone(),
                 target_type: "AppInstance".into(),
                 alternate_id: None,
-                display_name: Some(name),
+                display_name: Some(d.name.clone()),
                 detail_entry: None,
             })
             .with_debug("PolicyAction", "TERMINATE_ALL_SESSIONS")
@@ -556,31 +619,16 @@ async fn deliver(services: &Services, owner: &str, row: Claimed) -> Result<(), C
                     .unwrap_or(Value::Null),
             )
         }
-        .with_debug("result", result.clone())
+        .with_debug("result", d.result.clone())
         .with_debug("attempts", attempts);
-        if status == "FAILED" {
-            ev = ev.with_outcome("FAILURE", Some(result));
+        if d.status == "FAILED" {
+            ev = ev.with_outcome("FAILURE", Some(d.result.clone()));
         }
-        syslog::append(&mut tx, &ev).await?;
+        syslog::append(tx, &ev).await?;
         if let Some(logout_id) = &row.logout_id {
-            complete_logout(&mut tx, logout_id).await?;
+            complete_logout(tx, logout_id).await?;
         }
     }
-    tx.commit().await?;
-    // Counted once recorded: a call whose lease was lost is another worker's.
-    services.metrics.delivery.observe(called);
-    services.metrics.delivery_outcome(
-        if row.kind == WORKFLOW_CALL {
-            WORKFLOW_CALL
-        } else {
-            LOGOUT_CALL
-        },
-        match status {
-            "DELIVERED" => "delivered",
-            "FAILED" => "failed",
-            _ => "retry",
-        },
-    );
     Ok(())
 }
 

@@ -29,6 +29,7 @@ pub mod services;
 pub mod session_store;
 pub mod set;
 pub mod signing;
+pub mod sqlite_vfs;
 pub mod stream_health;
 pub mod syslog;
 pub mod timefmt;

@@ -282,29 +282,10 @@ impl RiskBuffer {
         // history entry; a SET event still gets its row (no levels).
         let recorded = c.level.is_some() || had.is_some();
         if !recorded {
-            let history = c.set.as_ref().map(|set| {
-                self.push(NewDetection {
-                    seq: None,
-                    user_id: Some(user_id.to_string()),
-                    at_ms: now,
-                    detection: c.detection,
-                    source: c.source.clone(),
-                    source_name: c.source_name.clone(),
-                    event_type: c.event_type.clone(),
-                    previous_level: None,
-                    new_level: None,
-                    reported_level: None,
-                    reasons: c.reasons.clone(),
-                    jti: c.jti.clone(),
-                    log_event_uuid: c.log_event_uuid.clone(),
-                    transaction_id: c.transaction_id.clone(),
-                    rule: None,
-                    set: Some(set.clone()),
-                    outcome: "SUCCESS",
-                    outcome_reason: None,
-                    log_kinds: log_kind::RECEIVE,
-                })
-            });
+            let history = c
+                .set
+                .is_some()
+                .then(|| self.push(detection_row(user_id, c, now, None)));
             return Some(RiskChange {
                 previous,
                 new,
@@ -323,31 +304,8 @@ impl RiskBuffer {
             state.reason = c.reasons.clone();
             state.user_dirty = true;
         }
-        let history = self.push(NewDetection {
-            seq: None,
-            user_id: Some(user_id.to_string()),
-            at_ms: now,
-            detection: c.detection,
-            source: c.source.clone(),
-            source_name: c.source_name.clone(),
-            event_type: c.event_type.clone(),
-            previous_level: Some(previous),
-            new_level: Some(new),
-            reported_level: c.level,
-            reasons: c.reasons.clone(),
-            jti: c.jti.clone(),
-            log_event_uuid: c.log_event_uuid.clone(),
-            transaction_id: c.transaction_id.clone(),
-            rule: None,
-            set: c.set.clone(),
-            outcome: "SUCCESS",
-            outcome_reason: None,
-            log_kinds: if c.set.is_some() {
-                log_kind::RECEIVE
-            } else {
-                0
-            },
-        });
+        let levels = (Some(previous), Some(new), c.level);
+        let history = self.push(detection_row(user_id, c, now, Some(levels)));
         Some(RiskChange {
             previous,
             new,
@@ -490,6 +448,23 @@ pub(crate) async fn load(tx: &mut Tx, user_ids: &[String]) -> Result<(), CoreErr
         );
     }
     Ok(())
+}
+
+/// Takes a user's risk from a row read by the caller (see `BatchCtx`),
+/// unless the transaction holds it already.
+pub(crate) fn seed(tx: &mut Tx, user: &crate::directory::User, contributions: &str) {
+    tx.risk
+        .users
+        .entry(user.id.clone())
+        .or_insert_with(|| UserRisk {
+            level: level_of(&user.risk_level),
+            since_ms: user.risk_since_ms,
+            reason: user.risk_reason.clone(),
+            updated_ms: user.updated_ms,
+            contributions: parse_contributions(contributions),
+            user_dirty: false,
+            level_dirty: false,
+        });
 }
 
 async fn loaded(tx: &mut Tx, user_id: &str) -> Result<(), CoreError> {
@@ -746,6 +721,42 @@ pub async fn reset_all(
         log_kinds: 0,
     });
     Ok(())
+}
+
+/// The detections row of a contribution: `levels` (previous, new, reported)
+/// when it is a history entry, `None` for a SET event that changed nothing.
+fn detection_row(
+    user_id: &str,
+    c: &Contribution,
+    now: i64,
+    levels: Option<(Option<RiskLevel>, Option<RiskLevel>, Option<RiskLevel>)>,
+) -> NewDetection {
+    let (previous_level, new_level, reported_level) = levels.unwrap_or((None, None, None));
+    NewDetection {
+        seq: None,
+        user_id: Some(user_id.to_string()),
+        at_ms: now,
+        detection: c.detection,
+        source: c.source.clone(),
+        source_name: c.source_name.clone(),
+        event_type: c.event_type.clone(),
+        previous_level,
+        new_level,
+        reported_level,
+        reasons: c.reasons.clone(),
+        jti: c.jti.clone(),
+        log_event_uuid: c.log_event_uuid.clone(),
+        transaction_id: c.transaction_id.clone(),
+        rule: None,
+        set: c.set.clone(),
+        outcome: "SUCCESS",
+        outcome_reason: None,
+        log_kinds: if c.set.is_some() {
+            log_kind::RECEIVE
+        } else {
+            0
+        },
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,13 @@ use crate::directory::{User, UserRowPublic, USER_COLUMNS};
 use crate::error::CoreError;
 use crate::set::{Interpretation, UserIdentifier};
 
+#[derive(sqlx::FromRow)]
+struct UserWithRisk {
+    #[sqlx(flatten)]
+    user: UserRowPublic,
+    risk_contributions: String,
+}
+
 #[derive(Default)]
 pub(crate) struct BatchCtx {
     /// (issuer, jti) inserted by this batch: each is taken by the first SET
@@ -109,10 +116,12 @@ impl BatchCtx {
             return Ok(());
         }
         let list: Vec<String> = emails.into_iter().collect();
-        let rows: Vec<UserRowPublic> = match &mut tx.conn {
+        // Their risk comes in the same rows (locked on PostgreSQL, in id
+        // order as risk::load locks them).
+        let rows: Vec<UserWithRisk> = match &mut tx.conn {
             TxConn::Sqlite(t) => {
                 let sql = format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE email IN (SELECT value FROM json_each($1)) \
+                    "SELECT {USER_COLUMNS}, risk_contributions FROM users WHERE email IN (SELECT value FROM json_each($1)) \
                      OR login IN (SELECT value FROM json_each($1))"
                 );
                 sqlx::query_as(&sql)
@@ -122,19 +131,23 @@ impl BatchCtx {
             }
             TxConn::Postgres(t) => {
                 let sql = format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE email = ANY($1) OR login = ANY($1)"
+                    "SELECT {USER_COLUMNS}, risk_contributions FROM users WHERE email = ANY($1) OR login = ANY($1) \
+                     ORDER BY id FOR UPDATE"
                 );
                 sqlx::query_as(&sql).bind(&list).fetch_all(&mut **t).await?
             }
         };
         let users: Vec<User> = rows
             .into_iter()
-            .map(UserRowPublic::into_user_without_ids)
+            .map(|r| {
+                let user = r.user.into_user_without_ids();
+                crate::risk::seed(tx, &user, &r.risk_contributions);
+                user
+            })
             .collect();
         let mut ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
         ids.sort();
         ids.dedup();
-        crate::risk::load(tx, &ids).await?;
         crate::policy::store::cache_groups(tx, &ids).await?;
         crate::policy::store::cache_rules(tx).await?;
         for email in list {

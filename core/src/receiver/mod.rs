@@ -7,6 +7,8 @@ pub use apply::RECEIVE_EVENT;
 mod batch;
 pub mod keys;
 mod writer;
+#[cfg(test)]
+mod writer_cost;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -59,6 +61,11 @@ pub(crate) struct RejectedSet {
 pub(crate) enum Job {
     Accept(Box<VerifiedSet>, oneshot::Sender<Result<(), CoreError>>),
     Reject(Box<RejectedSet>, oneshot::Sender<Result<(), CoreError>>),
+    /// An outbox call's outcome, recorded in the same group commit as SETs.
+    Delivered(
+        Arc<crate::actions::Delivered>,
+        oneshot::Sender<Result<(), CoreError>>,
+    ),
 }
 
 /// Providers by issuer, so that a SET costs no query to find its provider.
@@ -184,6 +191,16 @@ impl Receiver {
             .map_err(|_| CoreError::Internal("the SET writer has stopped".into()))?;
         done.await
             .map_err(|_| CoreError::Internal("the SET writer dropped a request".into()))?
+    }
+
+    /// Has the writer record an outbox call's outcome in its next group
+    /// commit; returns once it is committed.
+    pub(crate) async fn record_delivery(
+        &self,
+        delivered: Arc<crate::actions::Delivered>,
+    ) -> Result<(), CoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.submit(Job::Delivered(delivered, tx), rx).await
     }
 
     async fn reject(&self, rejected: RejectedSet) -> Result<Received, CoreError> {

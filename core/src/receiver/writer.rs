@@ -76,6 +76,7 @@ fn lane_key(job: &Job) -> u64 {
         }
         // Refusals touch no user; any lane will do.
         Job::Reject(rejected, _) => rejected.error.description.hash(&mut h),
+        Job::Delivered(d, _) => d.user_id().hash(&mut h),
     }
     h.finish()
 }
@@ -95,10 +96,17 @@ async fn run_lane(
                 Err(_) => break,
             }
         }
-        metrics.batch.observe_units(batch.len() as u64);
+        // The SET metrics count SETs: delivery outcomes ride along uncounted.
+        let sets = batch
+            .iter()
+            .filter(|job| !matches!(job, Job::Delivered(..)))
+            .count();
         let started = Instant::now();
         let owes_actions = commit_batch(&db, &actions, std::mem::take(&mut batch)).await;
-        metrics.commit.observe(started.elapsed());
+        if sets > 0 {
+            metrics.batch.observe_units(sets as u64);
+            metrics.commit.observe(started.elapsed());
+        }
         // An action the batch owes is in the outbox now: deliver it at once.
         // Only then: each wake-up makes the worker take SQLite's write lock,
         // which the next batch would have to wait for.
@@ -112,12 +120,13 @@ async fn apply_one(tx: &mut crate::db::Tx, ctx: &mut BatchCtx, job: &Job) -> Res
     match job {
         Job::Accept(set, _) => apply_accepted(tx, ctx, set).await,
         Job::Reject(rejected, _) => log_rejected(tx, rejected).await,
+        Job::Delivered(d, _) => crate::actions::record_delivery(tx, d).await,
     }
 }
 
 fn answer(job: Job, result: Result<(), CoreError>) {
     let done = match job {
-        Job::Accept(_, done) | Job::Reject(_, done) => done,
+        Job::Accept(_, done) | Job::Reject(_, done) | Job::Delivered(_, done) => done,
     };
     // The requester may have gone (client disconnected); the SET is stored anyway.
     let _ = done.send(result);
@@ -144,7 +153,11 @@ async fn try_batch(
     Ok(owes)
 }
 
-async fn commit_batch(db: &Db, actions: &crate::actions::ActionBus, jobs: Vec<Job>) -> bool {
+pub(crate) async fn commit_batch(
+    db: &Db,
+    actions: &crate::actions::ActionBus,
+    jobs: Vec<Job>,
+) -> bool {
     match try_batch(db, actions, &jobs).await {
         Ok(owes) => {
             jobs.into_iter().for_each(|job| answer(job, Ok(())));

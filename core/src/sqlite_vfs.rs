@@ -186,23 +186,6 @@ unsafe extern "C" fn x_close(file: *mut ffi::sqlite3_file) -> c_int {
     }
 }
 
-unsafe extern "C" fn x_read(
-    file: *mut ffi::sqlite3_file,
-    buf: *mut c_void,
-    amount: c_int,
-    offset: i64,
-) -> c_int {
-    let wal = file.cast::<WalFile>();
-    let rc = flush(wal);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    match inner_methods(wal).and_then(|m| m.xRead) {
-        Some(read) => read((*wal).inner, buf, amount, offset),
-        None => ffi::SQLITE_IOERR_READ,
-    }
-}
-
 unsafe extern "C" fn x_write(
     file: *mut ffi::sqlite3_file,
     buf: *const c_void,
@@ -239,44 +222,22 @@ unsafe extern "C" fn x_write(
     ffi::SQLITE_OK
 }
 
-unsafe extern "C" fn x_truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
-    let wal = file.cast::<WalFile>();
-    let rc = flush(wal);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    match inner_methods(wal).and_then(|m| m.xTruncate) {
-        Some(truncate) => truncate((*wal).inner, size),
-        None => ffi::SQLITE_IOERR_TRUNCATE,
-    }
-}
-
-unsafe extern "C" fn x_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
-    let wal = file.cast::<WalFile>();
-    let rc = flush(wal);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    match inner_methods(wal).and_then(|m| m.xSync) {
-        Some(sync) => sync((*wal).inner, flags),
-        None => ffi::SQLITE_IOERR_FSYNC,
-    }
-}
-
-unsafe extern "C" fn x_file_size(file: *mut ffi::sqlite3_file, size: *mut i64) -> c_int {
-    let wal = file.cast::<WalFile>();
-    let rc = flush(wal);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    match inner_methods(wal).and_then(|m| m.xFileSize) {
-        Some(file_size) => file_size((*wal).inner, size),
-        None => ffi::SQLITE_IOERR_FSTAT,
-    }
-}
-
-/// The rest are the default file's, unchanged.
+/// The other methods are the default file's; those marked `flush` first
+/// hand it the pending bytes, as it must see them (a read, a sync, a size).
 macro_rules! delegate {
+    (flush $name:ident, $method:ident, ($($arg:ident: $ty:ty),*), $missing:expr) => {
+        unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file $(, $arg: $ty)*) -> c_int {
+            let wal = file.cast::<WalFile>();
+            let rc = flush(wal);
+            if rc != ffi::SQLITE_OK {
+                return rc;
+            }
+            match inner_methods(wal).and_then(|m| m.$method) {
+                Some(f) => f((*wal).inner $(, $arg)*),
+                None => $missing,
+            }
+        }
+    };
     ($name:ident, $method:ident, ($($arg:ident: $ty:ty),*), $missing:expr) => {
         unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file $(, $arg: $ty)*) -> c_int {
             let wal = file.cast::<WalFile>();
@@ -288,6 +249,10 @@ macro_rules! delegate {
     };
 }
 
+delegate!(flush x_read, xRead, (buf: *mut c_void, amount: c_int, offset: i64), ffi::SQLITE_IOERR_READ);
+delegate!(flush x_truncate, xTruncate, (size: i64), ffi::SQLITE_IOERR_TRUNCATE);
+delegate!(flush x_sync, xSync, (flags: c_int), ffi::SQLITE_IOERR_FSYNC);
+delegate!(flush x_file_size, xFileSize, (size: *mut i64), ffi::SQLITE_IOERR_FSTAT);
 delegate!(x_lock, xLock, (level: c_int), ffi::SQLITE_OK);
 delegate!(x_unlock, xUnlock, (level: c_int), ffi::SQLITE_OK);
 delegate!(x_check_reserved_lock, xCheckReservedLock, (out: *mut c_int), ffi::SQLITE_OK);

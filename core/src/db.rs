@@ -233,7 +233,13 @@ impl Db {
     pub async fn connect(url: &str) -> Result<Self, CoreError> {
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)
-                .map_err(|e| CoreError::Config(format!("invalid PostgreSQL URL: {e}")))?;
+                .map_err(|e| CoreError::Config(format!("invalid PostgreSQL URL: {e}")))?
+                // Statements stay prepared for a connection's life, and
+                // PostgreSQL would soon fix each one's plan without looking
+                // at its parameters: a plan fixed while a table was small (a
+                // new install) scans that table whole on every batch once it
+                // is large. Planning each execution costs far less.
+                .options([("plan_cache_mode", "force_custom_plan")]);
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
@@ -387,6 +393,33 @@ pub(crate) mod tests {
         assert_eq!(chunk_sizes(1, 128), vec![1]);
         assert_eq!(chunk_sizes(300, 128), vec![128, 128, 32, 8, 4]);
         assert_eq!(chunk_sizes(7, 4), vec![4, 2, 1]);
+    }
+
+    /// A new database on the test PostgreSQL server (`RISKLINE_TEST_POSTGRES_URL`),
+    /// migrated; `None` when RISKLINE_TEST_SKIP_POSTGRES=1 says to skip.
+    pub(crate) async fn fresh_postgres(prefix: &str) -> Option<super::Db> {
+        let Ok(admin_url) = std::env::var("RISKLINE_TEST_POSTGRES_URL") else {
+            if std::env::var("RISKLINE_TEST_SKIP_POSTGRES").as_deref() == Ok("1") {
+                eprintln!("skipping a PostgreSQL test: RISKLINE_TEST_SKIP_POSTGRES=1");
+                return None;
+            }
+            panic!("RISKLINE_TEST_POSTGRES_URL is not set: run ./scripts/test, or set RISKLINE_TEST_SKIP_POSTGRES=1");
+        };
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        if std::env::var("RISKLINE_BENCH_KEEP").is_ok() {
+            eprintln!("PostgreSQL database {name}");
+        }
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+            .await
+            .unwrap();
+        sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or(&admin_url);
+        Some(super::Db::connect(&format!("{base}/{name}")).await.unwrap())
     }
 
     /// An empty in-memory SQLite database on one connection (each new

@@ -1037,28 +1037,7 @@ mod tests {
                 Some((services, Some(TempDir(dir))))
             }
             Engine::Postgres => {
-                let Ok(admin_url) = std::env::var("RISKLINE_TEST_POSTGRES_URL") else {
-                    if std::env::var("RISKLINE_TEST_SKIP_POSTGRES").as_deref() == Ok("1") {
-                        eprintln!("skipping a PostgreSQL test: RISKLINE_TEST_SKIP_POSTGRES=1");
-                        return None;
-                    }
-                    panic!("RISKLINE_TEST_POSTGRES_URL is not set: run ./scripts/test, or set RISKLINE_TEST_SKIP_POSTGRES=1");
-                };
-                let name = format!("rl_reports_{}", uuid::Uuid::new_v4().simple());
-                if std::env::var("RISKLINE_BENCH_KEEP").is_ok() {
-                    eprintln!("PostgreSQL database {name}");
-                }
-                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
-                    .await
-                    .unwrap();
-                sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
-                    .await
-                    .unwrap();
-                let base = admin_url
-                    .rsplit_once('/')
-                    .map(|(b, _)| b)
-                    .unwrap_or(&admin_url);
-                let db = Db::connect(&format!("{base}/{name}")).await.unwrap();
+                let db = crate::db::tests::fresh_postgres("rl_reports").await?;
                 let services = Services::new(db, Settings::new("http://127.0.0.1", true)).unwrap();
                 Some((services, None))
             }

@@ -48,6 +48,10 @@ pub(crate) fn email_of(identifier: &UserIdentifier) -> Option<String> {
     }
 }
 
+/// The batch's SETs already stored, on PostgreSQL.
+const STORED_PG: &str =
+    "SELECT DISTINCT issuer, jti FROM detections WHERE jti = ANY($1) AND issuer = ANY($2)";
+
 impl BatchCtx {
     /// Reads the users the batch's email subjects name (locking their risk
     /// on PostgreSQL), then which of its (issuer, jti) pairs are stored
@@ -58,15 +62,10 @@ impl BatchCtx {
     /// batch is stored again SET by SET, which then finds the first's.)
     pub(crate) async fn prepare(tx: &mut Tx, jobs: &[Job]) -> Result<Self, CoreError> {
         let mut ctx = BatchCtx::default();
-        let mut keys = Vec::new();
         let mut pairs = Vec::new();
         let mut emails = HashSet::new();
         for job in jobs {
             let Job::Accept(set, _) = job else { continue };
-            keys.push(Value::Array(vec![
-                Value::String(set.claims.iss.clone()),
-                Value::String(set.claims.jti.clone()),
-            ]));
             pairs.push((set.claims.iss.clone(), set.claims.jti.clone()));
             for (_, _, interpretation) in &set.events {
                 if let Interpretation::Apply(d) = interpretation {
@@ -74,11 +73,10 @@ impl BatchCtx {
                 }
             }
         }
-        if keys.is_empty() {
+        if pairs.is_empty() {
             return Ok(ctx);
         }
         ctx.read_users(tx, emails).await?;
-        let keys = Value::Array(keys).to_string();
         let stored: Vec<(String, String)> = match &mut tx.conn {
             TxConn::Sqlite(t) => {
                 sqlx::query_as(
@@ -86,16 +84,26 @@ impl BatchCtx {
                      JOIN detections AS d \
                        ON d.jti = json_extract(k.value, '$[1]') AND d.issuer = json_extract(k.value, '$[0]')",
                 )
-                .bind(&keys)
+                .bind(
+                    pairs
+                        .iter()
+                        .map(|(iss, jti)| Value::from(vec![iss.as_str(), jti.as_str()]))
+                        .collect::<Value>()
+                        .to_string(),
+                )
                 .fetch_all(&mut **t)
                 .await?
             }
             TxConn::Postgres(t) => {
-                sqlx::query_as(
-                    "SELECT DISTINCT d.issuer, d.jti FROM jsonb_array_elements($1::jsonb) AS k \
-                     JOIN detections AS d ON d.jti = k->>1 AND d.issuer = k->>0",
-                )
-                .bind(&keys)
+                // Pairs the two arrays combine that no SET sent are
+                // filtered out below.
+                let jtis: Vec<&str> = pairs.iter().map(|(_, jti)| jti.as_str()).collect();
+                let mut issuers: Vec<&str> = pairs.iter().map(|(iss, _)| iss.as_str()).collect();
+                issuers.sort_unstable();
+                issuers.dedup();
+                sqlx::query_as(STORED_PG)
+                .bind(&jtis)
+                .bind(&issuers)
                 .fetch_all(&mut **t)
                 .await?
             }
@@ -195,5 +203,61 @@ impl BatchCtx {
             .get(provider_id)
             .and_then(|m| m.get(key))
             .cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::STORED_PG;
+    use crate::db::Db;
+
+    /// A statement prepared on a new install, while `detections` is empty,
+    /// still finds stored SETs through the unique index once the table has
+    /// grown: PostgreSQL's default would have fixed a generic plan (a scan of
+    /// the whole table) after five executions.
+    #[tokio::test]
+    async fn postgres_dedupe_plan_follows_the_table_as_it_grows() {
+        let Some(db) = crate::db::tests::fresh_postgres("rl_batch").await else {
+            return;
+        };
+        let Db::Postgres(pool) = &db else {
+            panic!("not PostgreSQL")
+        };
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::query(&format!("PREPARE stored(text[], text[]) AS {STORED_PG}"))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        for _ in 0..8 {
+            sqlx::query("EXECUTE stored('{a}', '{https://edr.example}')")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO detections (at_ms, detection, source, source_name, issuer, jti, ord) \
+             SELECT g, 'SET', 'src', 'Source', 'https://edr.example', 'jti-' || g, 0 \
+             FROM generate_series(1, 20000) AS g",
+        )
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        let plan: Vec<String> =
+            sqlx::query_scalar("EXPLAIN EXECUTE stored('{jti-7,b}', '{https://edr.example}')")
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("detections_set"), "{plan}");
+        assert!(!plan.contains("Seq Scan"), "{plan}");
+        let found: Vec<(String, String)> = sqlx::query_as(STORED_PG)
+            .bind(vec!["jti-7", "b"])
+            .bind(vec!["https://edr.example"])
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(found, vec![("https://edr.example".into(), "jti-7".into())]);
     }
 }

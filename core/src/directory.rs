@@ -54,7 +54,9 @@ impl User {
     }
 }
 
-#[derive(sqlx::FromRow)]
+/// Also read from a JSON array of the columns in this order (see
+/// `receiver::batch`), hence `Deserialize`.
+#[derive(sqlx::FromRow, Deserialize)]
 pub(crate) struct UserRow {
     id: String,
     login: String,

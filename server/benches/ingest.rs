@@ -615,6 +615,19 @@ struct Report {
 
 /// The writer's running totals from `/metrics`: commit seconds (sum,
 /// count), batch size (sum in [3]), receive seconds (sum, count).
+/// The group commits between two readings of [`writer_figures`].
+fn report_commits(engine: &str, phase: &str, before: &[f64], after: &[f64]) {
+    let commits = after[1] - before[1];
+    if commits > 0.0 {
+        eprintln!(
+            "[{engine}] {phase}: {commits:.0} commits of {:.1} SETs on average, {:.2} ms each; {:.2} ms from arrival to answer on average",
+            (after[3] - before[3]) / commits,
+            1000.0 * (after[0] - before[0]) / commits,
+            1000.0 * (after[4] - before[4]) / (after[5] - before[5]).max(1.0),
+        );
+    }
+}
+
 async fn writer_figures(http: &reqwest::Client, base: &str) -> [f64; 6] {
     let text = http
         .get(format!("{base}/metrics"))
@@ -810,9 +823,12 @@ async fn run_engine(
     drop(conn);
 
     let ticks = clock_ticks();
+    let before_full = writer_figures(&http, &server.base).await;
     let cpu_before = cpu_seconds(pid, ticks);
     let (answers, elapsed) = drive(&server.addr, full.clone(), settings.connections, None).await;
     let cpu = cpu_seconds(pid, ticks) - cpu_before;
+    let after_full = writer_figures(&http, &server.base).await;
+    report_commits(engine, "full speed", &before_full, &after_full);
     let mut accepted: HashSet<String> = HashSet::new();
     let mut not_202 = 0;
     let mut accepted_at: HashMap<String, Instant> = HashMap::new();
@@ -850,15 +866,7 @@ async fn run_engine(
     )
     .await;
     let after_half = writer_figures(&http, &server.base).await;
-    let commits = after_half[1] - before_half[1];
-    if commits > 0.0 {
-        eprintln!(
-            "[{engine}] half speed: {commits:.0} commits of {:.1} SETs on average, {:.2} ms each; {:.2} ms from arrival to answer on average",
-            (after_half[3] - before_half[3]) / commits,
-            1000.0 * (after_half[0] - before_half[0]) / commits,
-            1000.0 * (after_half[4] - before_half[4]) / (after_half[5] - before_half[5]).max(1.0),
-        );
-    }
+    report_commits(engine, "half speed", &before_half, &after_half);
     let mut half_accepted_at: HashMap<String, Instant> = HashMap::new();
     for a in &half_answers {
         let set = &half[a.index];

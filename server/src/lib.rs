@@ -10,6 +10,7 @@ mod reports_export;
 mod set_endpoint;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::FromRef;
 use axum::http::StatusCode;
@@ -137,7 +138,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     };
     let router = Router::new()
         .nest("/api/v1", api::router())
-        .merge(set_endpoint::router())
+        .merge(set_endpoint::router(Arc::new(services.receiver.clone())))
         .route("/oauth2/v1/keys", get(published_keys))
         .route("/.well-known/jwks.json", get(published_keys))
         .route("/healthz", get(|| async { "ok" }))

@@ -605,17 +605,42 @@ async fn receiver_functions(engine: Engine) {
     let (status, r) = s.api(Method::POST, RULES, Some(exec)).await;
     assert_eq!(status, StatusCode::OK, "{r}");
     let generic = create(&s, "Everyone high", None).await;
+    // A second group, that Ana and Ben share: each user's groups come back
+    // in group-id order whatever the order they were added in.
+    let ben = s
+        .post_for_id(
+            "/api/v1/users",
+            json!({"profile": {"email": "ben@example.com", "firstName": "Ben \"B\"", "lastName": "Ødegård"}}),
+        )
+        .await;
+    let shared = s
+        .post_for_id("/api/v1/groups", json!({"profile": {"name": "Finance"}}))
+        .await;
+    for member in [&ben, &uid] {
+        let (status, _) = s
+            .api(
+                Method::PUT,
+                &format!("/api/v1/groups/{shared}/users/{member}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    let mut ana_groups = vec![gid.clone(), shared.clone()];
+    ana_groups.sort();
 
     let mut tx = s.services.db.begin().await.unwrap();
     let rules = load_rules(&mut tx).await.unwrap();
     let groups = groups_of_in_tx(&mut tx, &uid).await.unwrap();
+    let ben_groups = groups_of_in_tx(&mut tx, &ben).await.unwrap();
     let none = groups_of_in_tx(&mut tx, "00unobody").await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(
         rules.iter().map(|r| r.priority).collect::<Vec<_>>(),
         [1, 2, 99]
     );
-    assert_eq!(groups, vec![gid]);
+    assert_eq!(groups, ana_groups);
+    assert_eq!(ben_groups, vec![shared]);
     assert!(none.is_empty());
 
     let hit = evaluate(&rules, &input(&uid, &groups, RiskLevel::High)).unwrap();

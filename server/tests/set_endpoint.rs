@@ -234,6 +234,11 @@ async fn raises_risk_and_logs_it(engine: Engine) {
     assert_eq!(ev.actor.id, s.provider_id);
     assert_eq!(ev.actor.display_name.as_deref(), Some("Acme EDR"));
     assert_eq!(ev.target[0].id, s.user_id);
+    assert_eq!(ev.target[0].display_name.as_deref(), Some("Ana Lee"));
+    assert_eq!(
+        ev.target[0].alternate_id.as_deref(),
+        Some("ana@example.com")
+    );
     let dd = &ev.debug_context.debug_data;
     assert_eq!(dd["jti"], claims["jti"]);
     assert_eq!(dd["issuer"], s.tr.issuer.as_str());
@@ -696,7 +701,58 @@ async fn level_table_overrides_defaults(engine: Engine) {
     );
 }
 
+/// A user whose name has quotes, a backslash and letters beyond ASCII is
+/// found by email (any case) and named as stored, with a risk they held.
+async fn names_users_exactly_as_stored(engine: Engine) {
+    let s = setup(engine).await;
+    let (status, u) = s
+        .server
+        .api(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"profile": {"login": "zoe@example.com", "email": "Zoe@Example.com", "firstName": "Zoë \"Z\"", "lastName": "O'Brien\\Ødegård"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{u}");
+    let zoe = u["id"].as_str().unwrap().to_string();
+    let claims = |level: &str| {
+        s.claims(
+            USER_RISK,
+            json!({"subject": {"user": {"format": "email", "email": "ZOE@example.com"}}, "current_level": level, "previous_level": "low"}),
+        )
+    };
+    for level in ["medium", "high"] {
+        let (status, body) = s.post(&sign(&claims(level))).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    let received = s.server.log("security.events.provider.receive_event").await;
+    assert_eq!(received.len(), 2);
+    for ev in &received {
+        assert_eq!(ev.target[0].id, zoe);
+        assert_eq!(
+            ev.target[0].display_name.as_deref(),
+            Some("Zoë \"Z\" O'Brien\\Ødegård")
+        );
+    }
+    let (_, risk) = s
+        .server
+        .api(Method::GET, &format!("/api/v1/users/{zoe}/risk"), None)
+        .await;
+    assert_eq!(risk["riskLevel"], "HIGH");
+    let history = s.server.services.risk_history(&zoe, 10).await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|h| (h.previous_level.as_str(), h.new_level.as_str()))
+            .collect::<Vec<_>>(),
+        [("MEDIUM", "HIGH"), ("NONE", "MEDIUM")]
+    );
+    // Ana was not touched.
+    assert_eq!(s.level().await, "NONE");
+}
+
 crate::on_both_engines!(
+    names_users_exactly_as_stored,
     same_level_new_reason,
     honours_critical_subject_members,
     level_table_overrides_defaults,

@@ -197,21 +197,24 @@ pub(crate) async fn cache_groups(tx: &mut Tx, user_ids: &[String]) -> Result<(),
     }
     let rows: Vec<(String, String)> = match &mut tx.conn {
         TxConn::Sqlite(t) => {
-            sqlx::query_as(
-                "SELECT user_id, group_id FROM group_members WHERE user_id IN (SELECT value FROM json_each($1)) ORDER BY group_id",
+            // One JSON value rather than a row per membership: sqlx hands
+            // each row from SQLite's thread over on its own.
+            let json: String = sqlx::query_scalar(
+                "SELECT json_group_array(json_array(user_id, group_id) ORDER BY group_id) FROM group_members \
+                 WHERE user_id IN (SELECT value FROM json_each($1))",
             )
             .bind(Value::from(wanted.clone()).to_string())
-            .fetch_all(&mut **t)
-            .await?
+            .fetch_one(&mut **t)
+            .await?;
+            serde_json::from_str(&json)
+                .map_err(|e| CoreError::Internal(format!("reading group memberships: {e}")))?
         }
-        TxConn::Postgres(t) => {
-            sqlx::query_as(
-                "SELECT user_id, group_id FROM group_members WHERE user_id = ANY($1) ORDER BY group_id",
-            )
-            .bind(&wanted)
-            .fetch_all(&mut **t)
-            .await?
-        }
+        TxConn::Postgres(t) => sqlx::query_as(
+            "SELECT user_id, group_id FROM group_members WHERE user_id = ANY($1) ORDER BY group_id",
+        )
+        .bind(&wanted)
+        .fetch_all(&mut **t)
+        .await?,
     };
     for id in wanted {
         tx.policy.groups.insert(id, Vec::new());

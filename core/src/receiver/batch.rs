@@ -128,14 +128,24 @@ impl BatchCtx {
         // order as risk::load locks them).
         let rows: Vec<UserWithRisk> = match &mut tx.conn {
             TxConn::Sqlite(t) => {
+                // One JSON value for all the rows: sqlx hands each row from
+                // SQLite's thread over separately, copying every column.
                 let sql = format!(
-                    "SELECT {USER_COLUMNS}, risk_contributions FROM users WHERE email IN (SELECT value FROM json_each($1)) \
-                     OR login IN (SELECT value FROM json_each($1))"
+                    "SELECT json_group_array(json_array(json_array({USER_COLUMNS}), risk_contributions)) FROM users \
+                     WHERE email IN (SELECT value FROM json_each($1)) OR login IN (SELECT value FROM json_each($1))"
                 );
-                sqlx::query_as(&sql)
+                let json: String = sqlx::query_scalar(&sql)
                     .bind(Value::from(list.clone()).to_string())
-                    .fetch_all(&mut **t)
-                    .await?
+                    .fetch_one(&mut **t)
+                    .await?;
+                serde_json::from_str::<Vec<(UserRowPublic, String)>>(&json)
+                    .map_err(|e| CoreError::Internal(format!("reading users: {e}")))?
+                    .into_iter()
+                    .map(|(user, risk_contributions)| UserWithRisk {
+                        user,
+                        risk_contributions,
+                    })
+                    .collect()
             }
             TxConn::Postgres(t) => {
                 let sql = format!(

@@ -128,6 +128,16 @@ pub(crate) fn not_yet_read<V>(
     wanted
 }
 
+/// Rows that SQLite returned as one JSON array (`json_group_array`), read in
+/// one pass. Fetched as rows, `sqlx` would hand each over from SQLite's
+/// thread on its own, with a copy of every column.
+pub(crate) fn json_rows<T: serde::de::DeserializeOwned>(
+    json: &str,
+    what: &str,
+) -> Result<T, CoreError> {
+    serde_json::from_str(json).map_err(|e| CoreError::Internal(format!("reading {what}: {e}")))
+}
+
 /// Rows per multi-row statement at most (SQLite allows 32,766 parameters).
 pub(crate) const ROWS_PER_STATEMENT: usize = 128;
 

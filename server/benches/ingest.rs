@@ -613,8 +613,6 @@ struct Report {
     failures: Vec<String>,
 }
 
-/// The writer's running totals from `/metrics`: commit seconds (sum,
-/// count), batch size (sum in [3]), receive seconds (sum, count).
 /// The group commits between two readings of [`writer_figures`].
 fn report_commits(engine: &str, phase: &str, before: &[f64], after: &[f64]) {
     let commits = after[1] - before[1];
@@ -628,6 +626,8 @@ fn report_commits(engine: &str, phase: &str, before: &[f64], after: &[f64]) {
     }
 }
 
+/// The writer's running totals from `/metrics`: commit seconds (sum,
+/// count), batch size (sum in [3]), receive seconds (sum, count).
 async fn writer_figures(http: &reqwest::Client, base: &str) -> [f64; 6] {
     let text = http
         .get(format!("{base}/metrics"))

@@ -197,8 +197,6 @@ pub(crate) async fn cache_groups(tx: &mut Tx, user_ids: &[String]) -> Result<(),
     }
     let rows: Vec<(String, String)> = match &mut tx.conn {
         TxConn::Sqlite(t) => {
-            // One JSON value rather than a row per membership: sqlx hands
-            // each row from SQLite's thread over on its own.
             let json: String = sqlx::query_scalar(
                 "SELECT json_group_array(json_array(user_id, group_id) ORDER BY group_id) FROM group_members \
                  WHERE user_id IN (SELECT value FROM json_each($1))",
@@ -206,8 +204,7 @@ pub(crate) async fn cache_groups(tx: &mut Tx, user_ids: &[String]) -> Result<(),
             .bind(Value::from(wanted.clone()).to_string())
             .fetch_one(&mut **t)
             .await?;
-            serde_json::from_str(&json)
-                .map_err(|e| CoreError::Internal(format!("reading group memberships: {e}")))?
+            crate::db::json_rows(&json, "group memberships")?
         }
         TxConn::Postgres(t) => sqlx::query_as(
             "SELECT user_id, group_id FROM group_members WHERE user_id = ANY($1) ORDER BY group_id",

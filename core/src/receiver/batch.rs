@@ -128,8 +128,6 @@ impl BatchCtx {
         // order as risk::load locks them).
         let rows: Vec<UserWithRisk> = match &mut tx.conn {
             TxConn::Sqlite(t) => {
-                // One JSON value for all the rows: sqlx hands each row from
-                // SQLite's thread over separately, copying every column.
                 let sql = format!(
                     "SELECT json_group_array(json_array(json_array({USER_COLUMNS}), risk_contributions)) FROM users \
                      WHERE email IN (SELECT value FROM json_each($1)) OR login IN (SELECT value FROM json_each($1))"
@@ -138,8 +136,7 @@ impl BatchCtx {
                     .bind(Value::from(list.clone()).to_string())
                     .fetch_one(&mut **t)
                     .await?;
-                serde_json::from_str::<Vec<(UserRowPublic, String)>>(&json)
-                    .map_err(|e| CoreError::Internal(format!("reading users: {e}")))?
+                crate::db::json_rows::<Vec<(UserRowPublic, String)>>(&json, "users")?
                     .into_iter()
                     .map(|(user, risk_contributions)| UserWithRisk {
                         user,

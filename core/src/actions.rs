@@ -331,6 +331,10 @@ async fn claim(db: &Db, owner: &str, limit: i64) -> Result<Vec<Claimed>, CoreErr
         .bind(limit)
         .fetch_all(pool)
         .await?);
+    // The writer connection commits unsynced: a lease is durable before it is used.
+    if !rows.is_empty() {
+        db.sync_writes().await?;
+    }
     Ok(rows
         .into_iter()
         .map(

@@ -13,6 +13,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 use crate::error::CoreError;
+use crate::wal_sync::{Durable, WalSync};
 
 #[derive(Clone, Debug)]
 pub enum Db {
@@ -28,8 +29,11 @@ pub enum Db {
 ///   commits the outbox worker would rarely get in;
 /// - a connection drops its page cache whenever another connection has
 ///   written, so one writer keeps the index pages it writes in memory.
+///
+/// It commits without syncing (`synchronous = NORMAL`); its commits are
+/// durable once [`WalSync`] says so ([`Tx::commit`] waits for that).
 #[derive(Clone, Debug)]
-pub struct SqliteWriter(pub(crate) SqlitePool);
+pub struct SqliteWriter(pub(crate) SqlitePool, pub(crate) WalSync);
 
 /// As long as SQLite's own busy timeout: a writer that waits longer fails
 /// with an error rather than hanging.
@@ -53,7 +57,7 @@ macro_rules! with_db {
 macro_rules! with_writer {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
-            $crate::db::Db::Sqlite(_, $crate::db::SqliteWriter($pool)) => $body,
+            $crate::db::Db::Sqlite(_, $crate::db::SqliteWriter($pool, _)) => $body,
             $crate::db::Db::Postgres($pool) => $body,
         }
     };
@@ -73,6 +77,8 @@ pub struct Tx {
     /// are written leased to this worker and collected in `leased`.
     pub(crate) lease_to: Option<String>,
     pub(crate) leased: Vec<crate::actions::Claimed>,
+    /// SQLite: what makes the commit durable.
+    wal: Option<WalSync>,
 }
 
 pub enum TxConn {
@@ -186,15 +192,28 @@ pub(crate) fn multi_row_head(conn: &TxConn, head: &str) -> String {
 }
 
 impl Tx {
-    /// Writes the buffered risk changes and System Log events, then commits.
-    pub async fn commit(mut self) -> Result<(), CoreError> {
+    /// Writes the buffered risk changes and System Log events, commits, and
+    /// returns once the commit is durable.
+    pub async fn commit(self) -> Result<(), CoreError> {
+        self.commit_unsynced().await?.wait().await
+    }
+
+    /// Like [`Tx::commit`], but returns as soon as the commit is visible;
+    /// the caller waits on the [`Durable`] before telling anyone. The group
+    /// commit uses it to apply its next batch while this one is synced.
+    pub async fn commit_unsynced(mut self) -> Result<Durable, CoreError> {
         crate::risk::flush(&mut self).await?;
         self.flush_logs().await?;
         match self.conn {
-            TxConn::Sqlite(t) => t.commit().await?,
-            TxConn::Postgres(t) => t.commit().await?,
+            TxConn::Sqlite(t) => {
+                t.commit().await?;
+                Ok(self.wal.map_or(Durable::Now, |wal| wal.request()))
+            }
+            TxConn::Postgres(t) => {
+                t.commit().await?;
+                Ok(Durable::Now)
+            }
         }
-        Ok(())
     }
 
     /// Writes the System Log events appended so far (commit does this; a
@@ -266,8 +285,7 @@ impl Db {
                 .vfs(crate::sqlite_vfs::VFS_NAME)
                 .journal_mode(SqliteJournalMode::Wal)
                 // A 202 promises durability: FULL syncs the WAL on every
-                // commit. The VFS relies on it to write a commit's frames
-                // before SQLite makes the commit visible (see sqlite_vfs).
+                // commit (the writer connection's are synced by WalSync).
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 // 8 MiB of page cache per reader (SQLite's default is 2 MiB).
@@ -280,6 +298,7 @@ impl Db {
                     })?;
                 }
             }
+            let wal = WalSync::start(options.get_filename())?;
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(WRITER_TIMEOUT)
@@ -288,6 +307,9 @@ impl Db {
                 .connect_with(
                     options
                         .clone()
+                        // Commits return once written to the OS; WalSync
+                        // syncs them off the writer's path (see wal_sync).
+                        .synchronous(SqliteSynchronous::Normal)
                         // 8 MiB, like the readers; the pages it misses come
                         // from the OS's cache. Larger costs more than it
                         // saves: a B-tree split renumbers pages through
@@ -316,19 +338,29 @@ impl Db {
                 .await
                 .map_err(|e| CoreError::Config(format!("cannot open SQLite database: {e}")))?;
             checkpoint_in_background(pool.clone());
-            Db::Sqlite(pool, SqliteWriter(writer))
+            Db::Sqlite(pool, SqliteWriter(writer, wal))
         } else {
             return Err(CoreError::Config(format!(
                 "unsupported database URL {url:?}: use sqlite://path or postgres://…"
             )));
         };
         db.migrate().await?;
+        db.sync_writes().await?;
         Ok(db)
+    }
+
+    /// Returns once every write committed so far is durable: a no-op but on
+    /// SQLite, for writes made on the writer connection outside a [`Tx`].
+    pub async fn sync_writes(&self) -> Result<(), CoreError> {
+        match self {
+            Db::Sqlite(_, SqliteWriter(_, wal)) => wal.sync().await,
+            Db::Postgres(_) => Ok(()),
+        }
     }
 
     async fn migrate(&self) -> Result<(), CoreError> {
         let result = match self {
-            Db::Sqlite(_, SqliteWriter(pool)) => {
+            Db::Sqlite(_, SqliteWriter(pool, _)) => {
                 sqlx::migrate!("../migrations/sqlite").run(pool).await
             }
             Db::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await,
@@ -358,7 +390,7 @@ impl Db {
     pub async fn begin(&self) -> Result<Tx, CoreError> {
         let conn =
             match self {
-                Db::Sqlite(_, SqliteWriter(writer)) => {
+                Db::Sqlite(_, SqliteWriter(writer, _)) => {
                     // IMMEDIATE: the write lock now, so a transaction that reads
                     // before it writes cannot fail on another process's write.
                     TxConn::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await.map_err(
@@ -380,11 +412,15 @@ impl Db {
             owes_actions: false,
             lease_to: None,
             leased: Vec::new(),
+            wal: match self {
+                Db::Sqlite(_, SqliteWriter(_, wal)) => Some(wal.clone()),
+                Db::Postgres(_) => None,
+            },
         })
     }
 
     pub async fn close(&self) {
-        if let Db::Sqlite(_, SqliteWriter(writer)) = self {
+        if let Db::Sqlite(_, SqliteWriter(writer, _)) = self {
             writer.close().await;
         }
         with_db!(self, |pool| pool.close().await)

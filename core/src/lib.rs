@@ -34,6 +34,7 @@ pub mod stream_health;
 pub mod syslog;
 pub mod timefmt;
 pub mod tokens;
+pub mod wal_sync;
 pub mod workflows;
 
 pub use error::{Cause, CoreError};

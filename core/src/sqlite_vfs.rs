@@ -8,13 +8,15 @@
 //! opens it, except WAL files, whose writes are appended to a buffer while
 //! they are contiguous and handed to the default file in one write before
 //! anything else touches it (a sync, a read, a truncation, a size query, a
-//! close, or a write elsewhere). What reaches the disk, and when it is
-//! synced, is unchanged: SQLite syncs a commit's frames before it makes the
-//! commit visible to other connections (`synchronous = FULL`, which
-//! [`crate::db::Db::connect`] sets), and the sync writes the buffer first.
-//! Frames of a transaction that has not committed yet may sit in the buffer;
-//! if the process dies they are lost, which SQLite's recovery expects of an
-//! unfinished transaction.
+//! close, or a write elsewhere), and at the end of each commit: once the
+//! page of a commit frame (a frame header whose "database size" field is
+//! set) is appended, the buffer is written, before SQLite makes the commit
+//! visible to other connections. So what reaches the OS, and when, is
+//! unchanged whether or not SQLite syncs at commit (`synchronous = FULL`
+//! syncs, which writes the buffer first; the writer connection runs NORMAL
+//! and [`crate::wal_sync`] syncs for it). Frames of a transaction that has
+//! not committed yet may sit in the buffer; if the process dies they are
+//! lost, which SQLite's recovery expects of an unfinished transaction.
 //!
 //! The unsafe code is confined here: SQLite calls these functions with the
 //! pointers it was given by [`register`] and by the default VFS's `xOpen`.
@@ -98,6 +100,17 @@ struct WalFile {
     base: ffi::sqlite3_file,
     inner: *mut ffi::sqlite3_file,
     pending: *mut Pending,
+    /// The last write was a commit frame's header: its page ends the commit.
+    commit_page_next: bool,
+}
+
+/// SQLite writes a WAL frame as a header of this size, then the page.
+const FRAME_HEADER: usize = 24;
+
+/// True for the header of a commit frame: bytes 4..8 hold the database's
+/// size in pages after the commit, and zero in every other frame.
+fn is_commit_header(bytes: &[u8]) -> bool {
+    bytes.len() == FRAME_HEADER && bytes[4..8] != [0, 0, 0, 0]
 }
 
 /// Bytes written to the file from `start` on, not yet handed to it.
@@ -129,6 +142,7 @@ unsafe extern "C" fn x_open(
     (*wal).base.pMethods = ptr::null();
     (*wal).inner = inner;
     (*wal).pending = ptr::null_mut();
+    (*wal).commit_page_next = false;
     let rc = open(default, name, inner, flags, out_flags);
     if rc == ffi::SQLITE_OK {
         (*wal).base.pMethods = &WAL_METHODS;
@@ -209,6 +223,10 @@ unsafe extern "C" fn x_write(
         // A frame rewritten within the same transaction.
         let at = (offset - pending.start) as usize;
         pending.data[at..at + len].copy_from_slice(bytes);
+        if (*wal).commit_page_next {
+            (*wal).commit_page_next = false;
+            return flush(wal);
+        }
         return ffi::SQLITE_OK;
     }
     if pending.data.is_empty() || offset != end || pending.data.len() + len > MAX_BUFFERED {
@@ -219,6 +237,11 @@ unsafe extern "C" fn x_write(
         (*(*wal).pending).start = offset;
     }
     (*(*wal).pending).data.extend_from_slice(bytes);
+    if (*wal).commit_page_next {
+        (*wal).commit_page_next = false;
+        return flush(wal);
+    }
+    (*wal).commit_page_next = is_commit_header(bytes);
     ffi::SQLITE_OK
 }
 
@@ -328,13 +351,21 @@ mod tests {
     use super::*;
 
     fn options(path: &std::path::Path, cache_pages: i64) -> SqliteConnectOptions {
+        options_with(path, cache_pages, SqliteSynchronous::Full)
+    }
+
+    fn options_with(
+        path: &std::path::Path,
+        cache_pages: i64,
+        synchronous: SqliteSynchronous,
+    ) -> SqliteConnectOptions {
         register().unwrap();
         SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
             .unwrap()
             .create_if_missing(true)
             .vfs(VFS_NAME)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(synchronous)
             .pragma("cache_size", cache_pages.to_string())
             .pragma("wal_autocheckpoint", "0")
     }
@@ -357,8 +388,32 @@ mod tests {
     /// restart the WAL from its start) and a reopen; the file is sound.
     #[tokio::test]
     async fn commits_are_whole_across_checkpoints_and_reopens() {
+        commits_are_whole(SqliteSynchronous::Full).await;
+    }
+
+    /// The same when SQLite does not sync at commit (the writer's mode):
+    /// the VFS writes the buffer at the commit frame, or the reader would
+    /// find frames the wal-index names missing from the file.
+    #[tokio::test]
+    async fn commits_are_whole_without_a_sync_at_commit() {
+        commits_are_whole(SqliteSynchronous::Normal).await;
+    }
+
+    #[test]
+    fn only_a_commit_frame_header_is_one() {
+        let mut header = [0_u8; FRAME_HEADER];
+        header[3] = 7; // page 7
+        assert!(!is_commit_header(&header));
+        header[7] = 12; // database size after the commit: 12 pages
+        assert!(is_commit_header(&header));
+        // The WAL's own 32-byte header, or a page, is not a frame header.
+        assert!(!is_commit_header(&[1_u8; 32]));
+        assert!(!is_commit_header(&[1_u8; 4096]));
+    }
+
+    async fn commits_are_whole(synchronous: SqliteSynchronous) {
         let path = temp_db("a.db");
-        let mut writer = SqliteConnection::connect_with(&options(&path, 2000))
+        let mut writer = SqliteConnection::connect_with(&options_with(&path, 2000, synchronous))
             .await
             .unwrap();
         let mut reader = SqliteConnection::connect_with(&options(&path, 2000))

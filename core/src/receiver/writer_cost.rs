@@ -188,7 +188,7 @@ async fn writer_cost() {
         if jobs.is_empty() {
             break;
         }
-        writer::commit_batch(&db, &actions, jobs).await;
+        writer::commit_batch(&db, &actions, jobs, None).await;
     }
     let cpu = cpu_seconds() - cpu;
     let wall = started.elapsed().as_secs_f64();

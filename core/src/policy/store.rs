@@ -181,6 +181,112 @@ pub(crate) struct PolicyCache {
     groups: HashMap<String, Vec<String>>,
 }
 
+/// A rule as the batch-context statement returns it, a JSON array of the
+/// columns (SQLite gives `is_system` as 0/1, PostgreSQL as a boolean).
+#[derive(serde::Deserialize)]
+struct RuleJson(
+    String,
+    String,
+    String,
+    i64,
+    String,
+    Value,
+    Option<String>,
+    String,
+    i64,
+    i64,
+);
+
+impl From<RuleJson> for RuleRow {
+    fn from(r: RuleJson) -> Self {
+        RuleRow {
+            id: r.0,
+            policy_id: r.1,
+            name: r.2,
+            priority: r.3,
+            status: r.4,
+            is_system: match r.5 {
+                Value::Bool(b) => b,
+                Value::Number(n) => n.as_i64().is_some_and(|n| n != 0),
+                _ => false,
+            },
+            conditions: r.6,
+            actions: r.7,
+            created_ms: r.8,
+            updated_ms: r.9,
+        }
+    }
+}
+
+/// Level overrides by provider id, then mapping key.
+pub(crate) type LevelOverrides = HashMap<String, HashMap<String, String>>;
+
+/// What a group commit needs besides its users, read in one statement: the
+/// groups of `user_ids` not cached yet and the rules (into `tx`'s cache),
+/// and the level overrides of `provider_ids` (returned, with an empty map
+/// for a provider that has none). One hand-off to SQLite's thread or one
+/// round trip to PostgreSQL instead of three; the three reads share one
+/// snapshot.
+pub(crate) async fn cache_batch_context(
+    tx: &mut Tx,
+    user_ids: &[String],
+    provider_ids: &[String],
+) -> Result<LevelOverrides, CoreError> {
+    let wanted = crate::db::not_yet_read(user_ids, &tx.policy.groups);
+    let rule_columns = RULE_COLUMNS;
+    let (groups, rules, overrides): (String, String, String) = match &mut tx.conn {
+        TxConn::Sqlite(t) => {
+            let sql = format!(
+                "SELECT                    (SELECT json_group_array(json_array(user_id, group_id) ORDER BY group_id) FROM group_members                      WHERE user_id IN (SELECT value FROM json_each($1))),                    (SELECT json_group_array(json_array({rule_columns}) ORDER BY priority, created_ms, id) FROM policy_rules                      WHERE policy_id = $2),                    (SELECT json_group_array(json_array(provider_id, mapping_key, level)) FROM provider_level_mappings                      WHERE provider_id IN (SELECT value FROM json_each($3)))"
+            );
+            sqlx::query_as(&sql)
+                .bind(Value::from(wanted.clone()).to_string())
+                .bind(ENTITY_RISK_POLICY_ID)
+                .bind(Value::from(provider_ids.to_vec()).to_string())
+                .fetch_one(&mut **t)
+                .await?
+        }
+        TxConn::Postgres(t) => {
+            let sql = format!(
+                "SELECT                    (SELECT COALESCE(json_agg(json_build_array(user_id, group_id) ORDER BY group_id), '[]') FROM group_members                      WHERE user_id = ANY($1))::text,                    (SELECT COALESCE(json_agg(json_build_array({rule_columns}) ORDER BY priority, created_ms, id), '[]') FROM policy_rules                      WHERE policy_id = $2)::text,                    (SELECT COALESCE(json_agg(json_build_array(provider_id, mapping_key, level)), '[]') FROM provider_level_mappings                      WHERE provider_id = ANY($3))::text"
+            );
+            sqlx::query_as(&sql)
+                .bind(&wanted)
+                .bind(ENTITY_RISK_POLICY_ID)
+                .bind(provider_ids)
+                .fetch_one(&mut **t)
+                .await?
+        }
+    };
+    let memberships: Vec<(String, String)> = crate::db::json_rows(&groups, "group memberships")?;
+    for id in wanted {
+        tx.policy.groups.insert(id, Vec::new());
+    }
+    for (user_id, group_id) in memberships {
+        if let Some(groups) = tx.policy.groups.get_mut(&user_id) {
+            groups.push(group_id);
+        }
+    }
+    if tx.policy.rules.is_none() {
+        let rows: Vec<RuleJson> = crate::db::json_rows(&rules, "policy rules")?;
+        tx.policy.rules = Some(rows_to_rules(
+            rows.into_iter().map(RuleRow::from).collect(),
+        )?);
+    }
+    let mut by_provider: LevelOverrides = provider_ids
+        .iter()
+        .map(|id| (id.clone(), HashMap::new()))
+        .collect();
+    let rows: Vec<(String, String, String)> = crate::db::json_rows(&overrides, "level overrides")?;
+    for (provider_id, key, level) in rows {
+        by_provider
+            .entry(provider_id)
+            .or_default()
+            .insert(key, level);
+    }
+    Ok(by_provider)
+}
+
 /// Reads the rules into `tx`'s cache, once per transaction.
 pub(crate) async fn cache_rules(tx: &mut Tx) -> Result<(), CoreError> {
     if tx.policy.rules.is_none() {
@@ -692,5 +798,112 @@ impl Services {
         log_change(&mut tx, by, event_type, message, &rule).await?;
         tx.commit().await?;
         Ok(rule)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::db::Db;
+
+    async fn seed(db: &Db) {
+        let statements = [
+            "INSERT INTO providers (id, name, provider_type, status, issuer, jwks_url, created_ms, updated_ms) \
+             VALUES ('sse1', 'EDR', 'edr', 'ACTIVE', 'https://edr.example', 'https://edr.example/jwks', 1, 1), \
+                    ('sse2', 'MDM', 'mdm', 'ACTIVE', 'https://mdm.example', 'https://mdm.example/jwks', 1, 1), \
+                    ('sse3', 'CASB', 'casb', 'ACTIVE', 'https://casb.example', 'https://casb.example/jwks', 1, 1)",
+            "INSERT INTO provider_level_mappings (provider_id, mapping_key, level) \
+             VALUES ('sse1', 'caep.session-revoked', 'HIGH'), ('sse1', 'risc.credential-compromise', 'NO_CHANGE'), \
+                    ('sse2', 'caep.session-revoked', 'LOW')",
+            "INSERT INTO users (id, login, email, first_name, last_name, status, created_ms, updated_ms) \
+             VALUES ('00ua', 'a@example.com', 'a@example.com', 'A', 'A', 'ACTIVE', 1, 1), \
+                    ('00ub', 'b@example.com', 'b@example.com', 'B', 'B', 'ACTIVE', 1, 1), \
+                    ('00uc', 'c@example.com', 'c@example.com', 'C', 'C', 'ACTIVE', 1, 1)",
+            "INSERT INTO groups (id, name, description, created_ms) \
+             VALUES ('00gz', 'Zeta', '', 1), ('00ga', 'Alpha', '', 1)",
+            "INSERT INTO group_members (group_id, user_id) VALUES ('00gz', '00ua'), ('00ga', '00ua'), ('00gz', '00ub')",
+            "INSERT INTO policy_rules (id, policy_id, name, priority, status, is_system, conditions, actions, created_ms, updated_ms) \
+             VALUES ('0pr2', '00pentityrisk0000001', 'Second \"quoted\" rule', 2, 'INACTIVE', FALSE, \
+                     '{\"entityRisk\":{\"level\":\"MEDIUM\"}}', '{\"entityRisk\":{\"actions\":[]}}', 5, 6), \
+                    ('0pr1', '00pentityrisk0000001', 'First rule', 1, 'ACTIVE', FALSE, \
+                     '{\"entityRisk\":{\"level\":\"HIGH\"}}', '{\"entityRisk\":{\"actions\":[{\"action\":\"TERMINATE_ALL_SESSIONS\"}]}}', 7, 8)",
+        ];
+        for sql in statements {
+            crate::with_writer!(db, |pool| sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|_| ())
+                .unwrap());
+        }
+    }
+
+    /// The one-statement read gives what the separate reads give: the
+    /// rules in order (the system rule marked as such on both engines), each
+    /// user's groups in id order (none for a user in no group), and each
+    /// provider's overrides (an empty table for one without any).
+    async fn batch_context_matches_the_separate_reads(db: Db) {
+        seed(&db).await;
+        let users: Vec<String> = ["00ua", "00ub", "00uc"].map(String::from).to_vec();
+        let providers: Vec<String> = ["sse1", "sse2", "sse3"].map(String::from).to_vec();
+
+        // One after the other: SQLite has one writer connection.
+        let mut one = db.begin().await.unwrap();
+        let overrides = cache_batch_context(&mut one, &users, &providers)
+            .await
+            .unwrap();
+        let (rules, groups) = (one.policy.rules.clone().unwrap(), one.policy.groups.clone());
+        drop(one);
+        let mut separate = db.begin().await.unwrap();
+        cache_groups(&mut separate, &users).await.unwrap();
+        cache_rules(&mut separate).await.unwrap();
+        let (rules_apart, groups_apart) = (
+            separate.policy.rules.clone().unwrap(),
+            separate.policy.groups.clone(),
+        );
+        drop(separate);
+
+        assert_eq!(rules, rules_apart);
+        let order: Vec<(&str, bool)> = rules.iter().map(|r| (r.id.as_str(), r.system)).collect();
+        assert_eq!(
+            order,
+            [
+                ("0pr1", false),
+                ("0pr2", false),
+                ("0prcatchall000000001", true)
+            ]
+        );
+        assert_eq!(rules[1].name, "Second \"quoted\" rule");
+        assert_eq!(groups, groups_apart);
+        assert_eq!(groups["00ua"], ["00ga", "00gz"]);
+        assert_eq!(groups["00ub"], ["00gz"]);
+        assert!(groups["00uc"].is_empty());
+
+        assert_eq!(overrides.len(), 3);
+        assert_eq!(overrides["sse1"]["caep.session-revoked"], "HIGH");
+        assert_eq!(overrides["sse1"]["risc.credential-compromise"], "NO_CHANGE");
+        assert_eq!(overrides["sse2"].len(), 1);
+        assert!(overrides["sse3"].is_empty());
+        db.close().await;
+    }
+
+    #[tokio::test]
+    async fn batch_context_sqlite() {
+        let dir =
+            std::env::temp_dir().join(format!("riskline-ctx-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Db::connect(&format!("sqlite://{}/c.db", dir.display()))
+            .await
+            .unwrap();
+        batch_context_matches_the_separate_reads(db).await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn batch_context_postgres() {
+        if let Some(db) = crate::db::tests::fresh_postgres("rl_ctx").await {
+            batch_context_matches_the_separate_reads(db).await;
+        }
     }
 }

@@ -64,9 +64,13 @@ impl BatchCtx {
         let mut ctx = BatchCtx::default();
         let mut pairs = Vec::new();
         let mut emails = HashSet::new();
+        let mut provider_ids = Vec::new();
         for job in jobs {
             let Job::Accept(set, _) = job else { continue };
             pairs.push((set.claims.iss.clone(), set.claims.jti.clone()));
+            if !provider_ids.contains(&set.provider.id) {
+                provider_ids.push(set.provider.id.clone());
+            }
             for (_, _, interpretation) in &set.events {
                 if let Interpretation::Apply(d) = interpretation {
                     emails.extend(d.subject.user.iter().filter_map(email_of));
@@ -76,7 +80,7 @@ impl BatchCtx {
         if pairs.is_empty() {
             return Ok(ctx);
         }
-        ctx.read_users(tx, emails).await?;
+        ctx.read_users(tx, emails, &provider_ids).await?;
         let stored: Vec<(String, String)> = match &mut tx.conn {
             TxConn::Sqlite(t) => {
                 sqlx::query_as(
@@ -119,7 +123,12 @@ impl BatchCtx {
     /// Reads the users `emails` name, with their risk and groups: the
     /// batch's detections then cost no statement until it commits (see
     /// `risk::RiskBuffer`).
-    async fn read_users(&mut self, tx: &mut Tx, emails: HashSet<String>) -> Result<(), CoreError> {
+    async fn read_users(
+        &mut self,
+        tx: &mut Tx,
+        emails: HashSet<String>,
+        provider_ids: &[String],
+    ) -> Result<(), CoreError> {
         if emails.is_empty() {
             return Ok(());
         }
@@ -163,8 +172,9 @@ impl BatchCtx {
         let mut ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
         ids.sort();
         ids.dedup();
-        crate::policy::store::cache_groups(tx, &ids).await?;
-        crate::policy::store::cache_rules(tx).await?;
+        // Their groups, the rules and the providers' level overrides.
+        self.mappings
+            .extend(crate::policy::store::cache_batch_context(tx, &ids, provider_ids).await?);
         for email in list {
             // As a lookup by email or login would: the oldest such user.
             let found = users

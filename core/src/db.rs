@@ -441,6 +441,17 @@ pub(crate) mod tests {
         assert_eq!(chunk_sizes(7, 4), vec![4, 2, 1]);
     }
 
+    /// A new, migrated SQLite database in a temporary directory of its own
+    /// (returned, for the caller to remove).
+    pub(crate) async fn fresh_sqlite(prefix: &str) -> (super::Db, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = super::Db::connect(&format!("sqlite://{}/riskline.db", dir.display()))
+            .await
+            .unwrap();
+        (db, dir)
+    }
+
     /// A new database on the test PostgreSQL server (`RISKLINE_TEST_POSTGRES_URL`),
     /// migrated; `None` when RISKLINE_TEST_SKIP_POSTGRES=1 says to skip.
     pub(crate) async fn fresh_postgres(prefix: &str) -> Option<super::Db> {

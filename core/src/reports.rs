@@ -1025,14 +1025,7 @@ mod tests {
     async fn fresh(engine: Engine) -> Option<(Services, Option<TempDir>)> {
         match engine {
             Engine::Sqlite => {
-                let dir = std::env::temp_dir().join(format!(
-                    "riskline-reports-{}",
-                    uuid::Uuid::new_v4().simple()
-                ));
-                std::fs::create_dir_all(&dir).unwrap();
-                let db = Db::connect(&format!("sqlite://{}/r.db", dir.display()))
-                    .await
-                    .unwrap();
+                let (db, dir) = crate::db::tests::fresh_sqlite("riskline-reports").await;
                 let services = Services::new(db, Settings::new("http://127.0.0.1", true)).unwrap();
                 Some((services, Some(TempDir(dir))))
             }

@@ -259,14 +259,7 @@ pub(crate) async fn cache_batch_context(
         }
     };
     let memberships: Vec<(String, String)> = crate::db::json_rows(&groups, "group memberships")?;
-    for id in wanted {
-        tx.policy.groups.insert(id, Vec::new());
-    }
-    for (user_id, group_id) in memberships {
-        if let Some(groups) = tx.policy.groups.get_mut(&user_id) {
-            groups.push(group_id);
-        }
-    }
+    tx.policy.hold_groups(wanted, memberships);
     if tx.policy.rules.is_none() {
         let rows: Vec<RuleJson> = crate::db::json_rows(&rules, "policy rules")?;
         tx.policy.rules = Some(rows_to_rules(
@@ -285,6 +278,21 @@ pub(crate) async fn cache_batch_context(
             .insert(key, level);
     }
     Ok(by_provider)
+}
+
+impl PolicyCache {
+    /// Keeps the groups read for `users` (each user's in the order read;
+    /// none for a user without any).
+    fn hold_groups(&mut self, users: Vec<String>, memberships: Vec<(String, String)>) {
+        for id in users {
+            self.groups.insert(id, Vec::new());
+        }
+        for (user_id, group_id) in memberships {
+            if let Some(groups) = self.groups.get_mut(&user_id) {
+                groups.push(group_id);
+            }
+        }
+    }
 }
 
 /// Reads the rules into `tx`'s cache, once per transaction.
@@ -319,14 +327,7 @@ pub(crate) async fn cache_groups(tx: &mut Tx, user_ids: &[String]) -> Result<(),
         .fetch_all(&mut **t)
         .await?,
     };
-    for id in wanted {
-        tx.policy.groups.insert(id, Vec::new());
-    }
-    for (user_id, group_id) in rows {
-        if let Some(groups) = tx.policy.groups.get_mut(&user_id) {
-            groups.push(group_id);
-        }
-    }
+    tx.policy.hold_groups(wanted, rows);
     Ok(())
 }
 
@@ -890,12 +891,7 @@ mod tests {
 
     #[tokio::test]
     async fn batch_context_sqlite() {
-        let dir =
-            std::env::temp_dir().join(format!("riskline-ctx-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = Db::connect(&format!("sqlite://{}/c.db", dir.display()))
-            .await
-            .unwrap();
+        let (db, dir) = crate::db::tests::fresh_sqlite("riskline-ctx").await;
         batch_context_matches_the_separate_reads(db).await;
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -247,12 +247,7 @@ mod tests {
 
     /// A SQLite database whose writer's syncs wait for the returned gate.
     async fn gated_sqlite() -> (Db, SyncGate, std::path::PathBuf) {
-        let dir =
-            std::env::temp_dir().join(format!("riskline-sync-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = Db::connect(&format!("sqlite://{}/s.db", dir.display()))
-            .await
-            .unwrap();
+        let (db, dir) = crate::db::tests::fresh_sqlite("riskline-sync").await;
         let (gate, wal) = SyncGate::closed();
         let Db::Sqlite(readers, SqliteWriter(writer, _)) = db else {
             panic!("not SQLite")

@@ -13,7 +13,6 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use super::{writer, Job, VerifiedSet};
-use crate::db::Db;
 use crate::providers::{Provider, ProviderStatus};
 use crate::services::{Principal, Services, Settings};
 use crate::set::{interpret_event, SetClaims};
@@ -97,12 +96,7 @@ async fn writer_cost() {
     let sets = env("RISKLINE_WRITER_SETS", 30_000);
     let batch = env("RISKLINE_WRITER_BATCH", 64);
     let users = 10_000;
-    let dir =
-        std::env::temp_dir().join(format!("riskline-writer-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = Db::connect(&format!("sqlite://{}/w.db", dir.display()))
-        .await
-        .unwrap();
+    let (db, dir) = crate::db::tests::fresh_sqlite("riskline-writer").await;
     let services = Services::new(db.clone(), Settings::new("http://127.0.0.1", true)).unwrap();
     let now = crate::timefmt::now_ms();
     crate::with_writer!(&db, |pool| {

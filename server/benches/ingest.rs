@@ -21,7 +21,9 @@
 //! RISKLINE_BENCH_RATE (the second phase's rate; default half the first's),
 //! RISKLINE_BENCH_BIN (the riskline binary to run; default: the one cargo
 //! built for this bench), RISKLINE_BENCH_SKIP_OPENSSL=1, RISKLINE_BENCH_KEEP=1
-//! (keep the database and the server's log in the temporary directory).
+//! (keep the database and the server's log in the temporary directory),
+//! RISKLINE_BENCH_TRACE=path (each half-speed SET's due time and latency, to
+//! `path.<engine>.tsv`).
 //!
 //! Exits non-zero when an accepted SET is missing or stored twice, when a
 //! SET is not answered 202, or when a Universal Logout call is missing.
@@ -559,6 +561,39 @@ async fn drive(
     (all, end.saturating_duration_since(start))
 }
 
+/// Writes each half-speed SET's due time (ms from the phase's start) and
+/// latency, in due order, to `path.<engine>.tsv`: where in the phase the
+/// slow answers fall.
+fn write_trace(path: &str, engine: &str, answers: &[Answer], rate: f64) {
+    let mut rows: Vec<(f64, f64)> = answers
+        .iter()
+        .map(|a| (a.index as f64 * 1000.0 / rate, ms(a.latency)))
+        .collect();
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // The phase's start on the wall clock, to line the trace up with the server's log.
+    let start_unix_ms = answers.first().map_or(0.0, |a| {
+        let due = a.at - a.latency;
+        let since_start = Duration::from_secs_f64(a.index as f64 / rate);
+        let start_age = due.elapsed() + since_start;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        ms(now.saturating_sub(start_age))
+    });
+    let header = format!("# phase start, unix ms: {start_unix_ms:.1}\n");
+    let text: String = std::iter::once(header)
+        .chain(
+            rows.iter()
+                .map(|(due, latency)| format!("{due:.2}\t{latency:.2}\n")),
+        )
+        .collect();
+    let file = format!("{path}.{engine}.tsv");
+    match std::fs::write(&file, text) {
+        Ok(()) => eprintln!("[{engine}] half-speed latencies written to {file}"),
+        Err(e) => eprintln!("[{engine}] cannot write {file}: {e}"),
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -880,6 +915,9 @@ async fn run_engine(
         }
     }
     let half_lat = latencies(half_answers.iter().map(|a| ms(a.latency)).collect());
+    if let Ok(path) = std::env::var("RISKLINE_BENCH_TRACE") {
+        write_trace(&path, engine, &half_answers, half_rate);
+    }
     eprintln!(
         "[{engine}] half speed ({half_rate:.0}/s): p50 {:.1} ms, p99 {:.1} ms",
         half_lat.p50, half_lat.p99

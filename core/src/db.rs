@@ -243,8 +243,9 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// that batch waits (a 30 ms stall about every 0.6 s at half speed). So each
 /// round has two steps: the reader copies what has accumulated (PASSIVE
 /// never blocks the writer), then the writer connection, between two of its
-/// transactions, copies the few frames committed meanwhile. That completes
-/// the checkpoint, and the writer's next transaction restarts the WAL.
+/// transactions, copies the few frames committed meanwhile (when the
+/// reader's copy did not reach the WAL's end). That completes the
+/// checkpoint, and the writer's next transaction restarts the WAL.
 ///
 /// SQLite syncs the database file only in a checkpoint that reaches the
 /// WAL's end, which the reader's never does while SETs arrive; so the
@@ -277,7 +278,9 @@ async fn checkpoint_round(
 ) -> Result<(), CoreError> {
     let started = std::time::Instant::now();
     let (frames, copied) = copy_from_reader(readers).await?;
-    if frames == 0 {
+    // A copy that reached the WAL's end completed the checkpoint itself
+    // (SQLite synced the database file): the usual case when idle.
+    if copied == frames {
         return Ok(());
     }
     let copied_at = started.elapsed();

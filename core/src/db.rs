@@ -5,8 +5,9 @@
 //! both) and compiled for each driver by [`with_db!`], so each engine keeps its
 //! native driver, types and prepared-statement cache.
 
-use std::path::{Path, PathBuf};
+use std::fs::File;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -251,7 +252,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// writer's step would sync everything both steps copied (11-12 ms at half
 /// speed). The database file is synced between the two steps instead, off
 /// the writer's path, and the writer's step syncs only its own few pages.
-fn checkpoint_in_background(readers: SqlitePool, writer: SqlitePool, file: PathBuf) {
+fn checkpoint_in_background(readers: SqlitePool, writer: SqlitePool, file: Arc<File>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -273,10 +274,10 @@ fn checkpoint_in_background(readers: SqlitePool, writer: SqlitePool, file: PathB
 async fn checkpoint_round(
     readers: &SqlitePool,
     writer: &SqlitePool,
-    file: &Path,
+    file: &Arc<File>,
 ) -> Result<(), CoreError> {
     let started = std::time::Instant::now();
-    let (frames, copied) = copy_from_reader(readers).await?;
+    let (frames, copied) = passive_checkpoint(readers).await?;
     // Not skipped when the copy reports every frame copied: it counts the
     // frames of the snapshot it started from, and the writer may have
     // committed since (skipping then let the WAL grow again, and with it
@@ -295,32 +296,26 @@ async fn checkpoint_round(
     Ok(())
 }
 
-/// The round's first step: (frames in the WAL, frames copied so far).
-async fn copy_from_reader(readers: &SqlitePool) -> Result<(i64, i64), CoreError> {
+/// A PASSIVE checkpoint on one of `pool`'s connections: (frames in the
+/// WAL, frames copied so far).
+async fn passive_checkpoint(pool: &SqlitePool) -> Result<(i64, i64), CoreError> {
     // (busy, frames in the WAL, frames copied)
     let (_, frames, copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-        .fetch_one(readers)
+        .fetch_one(pool)
         .await?;
     Ok((frames, copied))
 }
 
-/// Syncs the pages a checkpoint copied into the database file, from a
-/// blocking thread.
-async fn sync_database_file(file: &Path) -> Result<(), CoreError> {
-    let file = file.to_path_buf();
-    tokio::task::spawn_blocking(move || std::fs::File::open(&file)?.sync_data())
+/// The round's last step: syncs the database file (from a blocking
+/// thread), then lets the writer copy the rest (returns the WAL's frames
+/// at that point).
+async fn complete_on_writer(writer: &SqlitePool, file: &Arc<File>) -> Result<i64, CoreError> {
+    let file = Arc::clone(file);
+    tokio::task::spawn_blocking(move || file.sync_data())
         .await
         .map_err(|e| CoreError::Internal(format!("database sync task failed: {e}")))?
-        .map_err(|e| CoreError::Internal(format!("cannot sync the database file: {e}")))
-}
-
-/// The round's last step: syncs the database file, then lets the writer
-/// copy the rest (returns the WAL's frames at that point).
-async fn complete_on_writer(writer: &SqlitePool, file: &Path) -> Result<i64, CoreError> {
-    sync_database_file(file).await?;
-    let (_, frames, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-        .fetch_one(writer)
-        .await?;
+        .map_err(|e| CoreError::Internal(format!("cannot sync the database file: {e}")))?;
+    let (frames, _) = passive_checkpoint(writer).await?;
     Ok(frames)
 }
 
@@ -365,8 +360,7 @@ impl Db {
                     })?;
                 }
             }
-            let file = options.get_filename().to_path_buf();
-            let wal = WalSync::start(&file)?;
+            let wal = WalSync::start(options.get_filename())?;
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(WRITER_TIMEOUT)
@@ -400,12 +394,16 @@ impl Db {
                 )
                 .await
                 .map_err(|e| CoreError::Config(format!("cannot open SQLite database: {e}")))?;
+            // Opened once the writer has created it; synced by the checkpoints.
+            let file = File::open(options.get_filename()).map_err(|e| {
+                CoreError::Config(format!("cannot open the SQLite database file: {e}"))
+            })?;
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .connect_with(options)
                 .await
                 .map_err(|e| CoreError::Config(format!("cannot open SQLite database: {e}")))?;
-            checkpoint_in_background(pool.clone(), writer.clone(), file);
+            checkpoint_in_background(pool.clone(), writer.clone(), Arc::new(file));
             Db::Sqlite(pool, SqliteWriter(writer, wal))
         } else {
             return Err(CoreError::Config(format!(
@@ -575,9 +573,9 @@ pub(crate) mod tests {
     /// stays small under a steady stream of commits.
     #[tokio::test]
     async fn the_writer_completes_a_checkpoint_and_the_wal_starts_over() {
-        use super::{complete_on_writer, copy_from_reader, Db, SqliteWriter};
+        use super::{complete_on_writer, passive_checkpoint, Db, SqliteWriter};
         let (db, dir) = fresh_sqlite("riskline-ckpt").await;
-        let file = dir.join("riskline.db");
+        let file = std::sync::Arc::new(std::fs::File::open(dir.join("riskline.db")).unwrap());
         let commit = |n: i64| {
             let db = db.clone();
             async move {
@@ -601,9 +599,9 @@ pub(crate) mod tests {
         }
         // Nothing else running, a reader's checkpoint copies every frame and
         // the next commit starts the WAL over: what one commit adds.
-        copy_from_reader(readers).await.unwrap();
+        passive_checkpoint(readers).await.unwrap();
         commit(5).await;
-        let (per_commit, _) = copy_from_reader(readers).await.unwrap();
+        let (per_commit, _) = passive_checkpoint(readers).await.unwrap();
         assert!(per_commit > 0);
 
         // A reader's checkpoint that cannot reach the WAL's end (here a
@@ -612,12 +610,12 @@ pub(crate) mod tests {
         let mut pinned = pin_snapshot(readers).await;
         commit(6).await;
         commit(7).await;
-        let (frames, copied) = copy_from_reader(readers).await.unwrap();
+        let (frames, copied) = passive_checkpoint(readers).await.unwrap();
         assert!(copied < frames, "{copied} of {frames}");
         sqlx::query("ROLLBACK").execute(&mut *pinned).await.unwrap();
         drop(pinned);
         commit(8).await;
-        let (grown, _) = copy_from_reader(readers).await.unwrap();
+        let (grown, _) = passive_checkpoint(readers).await.unwrap();
         assert!(
             grown > 2 * per_commit,
             "{grown} frames, {per_commit} per commit"
@@ -627,13 +625,13 @@ pub(crate) mod tests {
         // and the next commit starts the WAL over.
         let mut pinned = pin_snapshot(readers).await;
         commit(9).await;
-        let (frames, copied) = copy_from_reader(readers).await.unwrap();
+        let (frames, copied) = passive_checkpoint(readers).await.unwrap();
         assert!(copied < frames, "{copied} of {frames}");
         sqlx::query("ROLLBACK").execute(&mut *pinned).await.unwrap();
         drop(pinned);
         complete_on_writer(writer, &file).await.unwrap();
         commit(10).await;
-        let (restarted, _) = copy_from_reader(readers).await.unwrap();
+        let (restarted, _) = passive_checkpoint(readers).await.unwrap();
         assert_eq!(restarted, per_commit);
 
         let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")

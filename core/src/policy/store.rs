@@ -237,7 +237,13 @@ pub(crate) async fn cache_batch_context(
     let (groups, rules, overrides): (String, String, String) = match &mut tx.conn {
         TxConn::Sqlite(t) => {
             let sql = format!(
-                "SELECT                    (SELECT json_group_array(json_array(user_id, group_id) ORDER BY group_id) FROM group_members                      WHERE user_id IN (SELECT value FROM json_each($1))),                    (SELECT json_group_array(json_array({rule_columns}) ORDER BY priority, created_ms, id) FROM policy_rules                      WHERE policy_id = $2),                    (SELECT json_group_array(json_array(provider_id, mapping_key, level)) FROM provider_level_mappings                      WHERE provider_id IN (SELECT value FROM json_each($3)))"
+                "SELECT \
+                 (SELECT json_group_array(json_array(user_id, group_id) ORDER BY group_id) FROM group_members \
+                 WHERE user_id IN (SELECT value FROM json_each($1))), \
+                 (SELECT json_group_array(json_array({rule_columns}) ORDER BY priority, created_ms, id) FROM policy_rules \
+                 WHERE policy_id = $2), \
+                 (SELECT json_group_array(json_array(provider_id, mapping_key, level)) FROM provider_level_mappings \
+                 WHERE provider_id IN (SELECT value FROM json_each($3)))"
             );
             sqlx::query_as(&sql)
                 .bind(Value::from(wanted.clone()).to_string())
@@ -248,7 +254,13 @@ pub(crate) async fn cache_batch_context(
         }
         TxConn::Postgres(t) => {
             let sql = format!(
-                "SELECT                    (SELECT COALESCE(json_agg(json_build_array(user_id, group_id) ORDER BY group_id), '[]') FROM group_members                      WHERE user_id = ANY($1))::text,                    (SELECT COALESCE(json_agg(json_build_array({rule_columns}) ORDER BY priority, created_ms, id), '[]') FROM policy_rules                      WHERE policy_id = $2)::text,                    (SELECT COALESCE(json_agg(json_build_array(provider_id, mapping_key, level)), '[]') FROM provider_level_mappings                      WHERE provider_id = ANY($3))::text"
+                "SELECT \
+                 (SELECT COALESCE(json_agg(json_build_array(user_id, group_id) ORDER BY group_id), '[]') FROM group_members \
+                 WHERE user_id = ANY($1))::text, \
+                 (SELECT COALESCE(json_agg(json_build_array({rule_columns}) ORDER BY priority, created_ms, id), '[]') FROM policy_rules \
+                 WHERE policy_id = $2)::text, \
+                 (SELECT COALESCE(json_agg(json_build_array(provider_id, mapping_key, level)), '[]') FROM provider_level_mappings \
+                 WHERE provider_id = ANY($3))::text"
             );
             sqlx::query_as(&sql)
                 .bind(&wanted)

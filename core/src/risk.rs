@@ -540,10 +540,15 @@ pub(crate) async fn flush(tx: &mut Tx) -> Result<(), CoreError> {
             .push_bind(contributions)
     );
     let mut history = buffer.history;
-    let unnumbered = history.iter().filter(|h| h.seq.is_none()).count();
-    let mut seqs = take_seqs(tx, unnumbered).await?.into_iter();
-    for h in history.iter_mut().filter(|h| h.seq.is_none()) {
-        h.seq = seqs.next();
+    // PostgreSQL numbers the rows still without a seq in the insert itself
+    // (a round trip fewer); SQLite takes a block of its counter first.
+    let numbered_by_insert = matches!(tx.conn, TxConn::Postgres(_));
+    if !numbered_by_insert {
+        let unnumbered = history.iter().filter(|h| h.seq.is_none()).count();
+        let mut seqs = take_seqs(tx, unnumbered).await?.into_iter();
+        for h in history.iter_mut().filter(|h| h.seq.is_none()) {
+            h.seq = seqs.next();
+        }
     }
     crate::execute_values!(
         tx,
@@ -555,8 +560,14 @@ pub(crate) async fn flush(tx: &mut Tx) -> Result<(), CoreError> {
         |row, h| {
             let rule = h.rule.as_ref();
             let set = h.set.as_ref();
-            row.push_bind(h.seq)
-                .push_bind(&h.user_id)
+            if numbered_by_insert {
+                row.push("COALESCE(")
+                    .push_bind_unseparated(h.seq)
+                    .push_unseparated(", nextval('log_events_seq_seq'))");
+            } else {
+                row.push_bind(h.seq);
+            }
+            row.push_bind(&h.user_id)
                 .push_bind(h.at_ms)
                 .push_bind(h.detection)
                 .push_bind(&h.source)

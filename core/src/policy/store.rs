@@ -221,51 +221,91 @@ impl From<RuleJson> for RuleRow {
 /// Level overrides by provider id, then mapping key.
 pub(crate) type LevelOverrides = HashMap<String, HashMap<String, String>>;
 
+/// Read by [`cache_batch_context`].
+pub(crate) struct BatchContext {
+    /// Level overrides of the providers asked for (an empty map for a
+    /// provider without any).
+    pub overrides: LevelOverrides,
+    /// The SETs asked about that are stored already, as (issuer, jti); on
+    /// PostgreSQL also pairs that combine one SET's issuer with another's
+    /// `jti`, for the caller to filter out.
+    pub stored: Vec<(String, String)>,
+}
+
+/// [`cache_batch_context`]'s statement on SQLite: `$1` the users (JSON
+/// array), `$2` the policy, `$3` the providers (JSON array), `$4` the SETs
+/// (JSON array of [issuer, jti]).
+fn batch_context_sql_sqlite() -> String {
+    format!(
+        "SELECT \
+         (SELECT json_group_array(json_array(user_id, group_id) ORDER BY group_id) FROM group_members \
+         WHERE user_id IN (SELECT value FROM json_each($1))), \
+         (SELECT json_group_array(json_array({RULE_COLUMNS}) ORDER BY priority, created_ms, id) FROM policy_rules \
+         WHERE policy_id = $2), \
+         (SELECT json_group_array(json_array(provider_id, mapping_key, level)) FROM provider_level_mappings \
+         WHERE provider_id IN (SELECT value FROM json_each($3))), \
+         (SELECT json_group_array(json_array(issuer, jti)) FROM (SELECT DISTINCT d.issuer, d.jti \
+         FROM json_each($4) AS k JOIN detections AS d \
+         ON d.jti = json_extract(k.value, '$[1]') AND d.issuer = json_extract(k.value, '$[0]')))"
+    )
+}
+
+/// The same on PostgreSQL: `$1` the users, `$2` the policy, `$3` the
+/// providers, `$4` the SETs' `jti`s and `$5` their issuers (arrays).
+pub(crate) fn batch_context_sql_pg() -> String {
+    format!(
+        "SELECT \
+         (SELECT COALESCE(json_agg(json_build_array(user_id, group_id) ORDER BY group_id), '[]') FROM group_members \
+         WHERE user_id = ANY($1))::text, \
+         (SELECT COALESCE(json_agg(json_build_array({RULE_COLUMNS}) ORDER BY priority, created_ms, id), '[]') FROM policy_rules \
+         WHERE policy_id = $2)::text, \
+         (SELECT COALESCE(json_agg(json_build_array(provider_id, mapping_key, level)), '[]') FROM provider_level_mappings \
+         WHERE provider_id = ANY($3))::text, \
+         (SELECT COALESCE(json_agg(json_build_array(issuer, jti)), '[]') FROM (SELECT DISTINCT issuer, jti \
+         FROM detections WHERE jti = ANY($4) AND issuer = ANY($5)) AS s)::text"
+    )
+}
+
 /// What a group commit needs besides its users, read in one statement: the
 /// groups of `user_ids` not cached yet and the rules (into `tx`'s cache),
-/// and the level overrides of `provider_ids` (returned, with an empty map
-/// for a provider that has none). One hand-off to SQLite's thread or one
-/// round trip to PostgreSQL instead of three; the three reads share one
-/// snapshot.
+/// the level overrides of `provider_ids`, and which of the batch's SETs
+/// (`sets`, as issuer and jti) are stored already. One hand-off to SQLite's
+/// thread or one round trip to PostgreSQL instead of four; the reads share
+/// one snapshot, which on PostgreSQL is taken after the batch's users were
+/// locked (see `receiver::batch`).
 pub(crate) async fn cache_batch_context(
     tx: &mut Tx,
     user_ids: &[String],
     provider_ids: &[String],
-) -> Result<LevelOverrides, CoreError> {
+    sets: &[(String, String)],
+) -> Result<BatchContext, CoreError> {
     let wanted = crate::db::not_yet_read(user_ids, &tx.policy.groups);
-    let rule_columns = RULE_COLUMNS;
-    let (groups, rules, overrides): (String, String, String) = match &mut tx.conn {
+    type Read = (String, String, String, String);
+    let (groups, rules, overrides, stored): Read = match &mut tx.conn {
         TxConn::Sqlite(t) => {
-            let sql = format!(
-                "SELECT \
-                 (SELECT json_group_array(json_array(user_id, group_id) ORDER BY group_id) FROM group_members \
-                 WHERE user_id IN (SELECT value FROM json_each($1))), \
-                 (SELECT json_group_array(json_array({rule_columns}) ORDER BY priority, created_ms, id) FROM policy_rules \
-                 WHERE policy_id = $2), \
-                 (SELECT json_group_array(json_array(provider_id, mapping_key, level)) FROM provider_level_mappings \
-                 WHERE provider_id IN (SELECT value FROM json_each($3)))"
-            );
-            sqlx::query_as(&sql)
+            let pairs: Value = sets
+                .iter()
+                .map(|(iss, jti)| Value::from(vec![iss.as_str(), jti.as_str()]))
+                .collect();
+            sqlx::query_as(&batch_context_sql_sqlite())
                 .bind(Value::from(wanted.clone()).to_string())
                 .bind(ENTITY_RISK_POLICY_ID)
                 .bind(Value::from(provider_ids.to_vec()).to_string())
+                .bind(pairs.to_string())
                 .fetch_one(&mut **t)
                 .await?
         }
         TxConn::Postgres(t) => {
-            let sql = format!(
-                "SELECT \
-                 (SELECT COALESCE(json_agg(json_build_array(user_id, group_id) ORDER BY group_id), '[]') FROM group_members \
-                 WHERE user_id = ANY($1))::text, \
-                 (SELECT COALESCE(json_agg(json_build_array({rule_columns}) ORDER BY priority, created_ms, id), '[]') FROM policy_rules \
-                 WHERE policy_id = $2)::text, \
-                 (SELECT COALESCE(json_agg(json_build_array(provider_id, mapping_key, level)), '[]') FROM provider_level_mappings \
-                 WHERE provider_id = ANY($3))::text"
-            );
-            sqlx::query_as(&sql)
+            let jtis: Vec<&str> = sets.iter().map(|(_, jti)| jti.as_str()).collect();
+            let mut issuers: Vec<&str> = sets.iter().map(|(iss, _)| iss.as_str()).collect();
+            issuers.sort_unstable();
+            issuers.dedup();
+            sqlx::query_as(&batch_context_sql_pg())
                 .bind(&wanted)
                 .bind(ENTITY_RISK_POLICY_ID)
                 .bind(provider_ids)
+                .bind(&jtis)
+                .bind(&issuers)
                 .fetch_one(&mut **t)
                 .await?
         }
@@ -289,7 +329,10 @@ pub(crate) async fn cache_batch_context(
             .or_default()
             .insert(key, level);
     }
-    Ok(by_provider)
+    Ok(BatchContext {
+        overrides: by_provider,
+        stored: crate::db::json_rows(&stored, "stored SETs")?,
+    })
 }
 
 impl PolicyCache {
@@ -863,9 +906,11 @@ mod tests {
 
         // One after the other: SQLite has one writer connection.
         let mut one = db.begin().await.unwrap();
-        let overrides = cache_batch_context(&mut one, &users, &providers)
+        let context = cache_batch_context(&mut one, &users, &providers, &[])
             .await
             .unwrap();
+        let overrides = context.overrides;
+        assert!(context.stored.is_empty());
         let (rules, groups) = (one.policy.rules.clone().unwrap(), one.policy.groups.clone());
         drop(one);
         let mut separate = db.begin().await.unwrap();

@@ -48,18 +48,16 @@ pub(crate) fn email_of(identifier: &UserIdentifier) -> Option<String> {
     }
 }
 
-/// The batch's SETs already stored, on PostgreSQL.
-const STORED_PG: &str =
-    "SELECT DISTINCT issuer, jti FROM detections WHERE jti = ANY($1) AND issuer = ANY($2)";
-
 impl BatchCtx {
     /// Reads the users the batch's email subjects name (locking their risk
-    /// on PostgreSQL), then which of its (issuer, jti) pairs are stored
-    /// already. In that order: a replica that accepted the same SET for the
-    /// same user meanwhile has committed by the time the lock is granted, so
-    /// the check sees it. (A SET naming nobody takes no lock; if two replicas
-    /// race on one, the unique index refuses the second's insert, and its
-    /// batch is stored again SET by SET, which then finds the first's.)
+    /// on PostgreSQL), then, in one statement, their groups, the rules, the
+    /// providers' level overrides and which of the batch's (issuer, jti)
+    /// pairs are stored already. In that order: a replica that accepted the
+    /// same SET for the same user meanwhile has committed by the time the
+    /// lock is granted, so the check sees it. (A SET naming nobody takes no
+    /// lock; if two replicas race on one, the unique index refuses the
+    /// second's insert, and its batch is stored again SET by SET, which then
+    /// finds the first's.)
     pub(crate) async fn prepare(tx: &mut Tx, jobs: &[Job]) -> Result<Self, CoreError> {
         let mut ctx = BatchCtx::default();
         let mut pairs = Vec::new();
@@ -80,39 +78,11 @@ impl BatchCtx {
         if pairs.is_empty() {
             return Ok(ctx);
         }
-        ctx.read_users(tx, emails, &provider_ids).await?;
-        let stored: Vec<(String, String)> = match &mut tx.conn {
-            TxConn::Sqlite(t) => {
-                sqlx::query_as(
-                    "SELECT DISTINCT d.issuer, d.jti FROM json_each($1) AS k \
-                     JOIN detections AS d \
-                       ON d.jti = json_extract(k.value, '$[1]') AND d.issuer = json_extract(k.value, '$[0]')",
-                )
-                .bind(
-                    pairs
-                        .iter()
-                        .map(|(iss, jti)| Value::from(vec![iss.as_str(), jti.as_str()]))
-                        .collect::<Value>()
-                        .to_string(),
-                )
-                .fetch_all(&mut **t)
-                .await?
-            }
-            TxConn::Postgres(t) => {
-                // Pairs the two arrays combine that no SET sent are
-                // filtered out below.
-                let jtis: Vec<&str> = pairs.iter().map(|(_, jti)| jti.as_str()).collect();
-                let mut issuers: Vec<&str> = pairs.iter().map(|(iss, _)| iss.as_str()).collect();
-                issuers.sort_unstable();
-                issuers.dedup();
-                sqlx::query_as(STORED_PG)
-                .bind(&jtis)
-                .bind(&issuers)
-                .fetch_all(&mut **t)
-                .await?
-            }
-        };
-        let stored: HashSet<(String, String)> = stored.into_iter().collect();
+        let users = ctx.read_users(tx, emails).await?;
+        let context =
+            crate::policy::store::cache_batch_context(tx, &users, &provider_ids, &pairs).await?;
+        ctx.mappings.extend(context.overrides);
+        let stored: HashSet<(String, String)> = context.stored.into_iter().collect();
         ctx.fresh = pairs
             .into_iter()
             .filter(|pair| !stored.contains(pair))
@@ -120,17 +90,17 @@ impl BatchCtx {
         Ok(ctx)
     }
 
-    /// Reads the users `emails` name, with their risk and groups: the
-    /// batch's detections then cost no statement until it commits (see
+    /// Reads the users `emails` name, with their risk, and returns their
+    /// ids (sorted, once each): with their groups read next, the batch's
+    /// detections cost no statement until it commits (see
     /// `risk::RiskBuffer`).
     async fn read_users(
         &mut self,
         tx: &mut Tx,
         emails: HashSet<String>,
-        provider_ids: &[String],
-    ) -> Result<(), CoreError> {
+    ) -> Result<Vec<String>, CoreError> {
         if emails.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let list: Vec<String> = emails.into_iter().collect();
         // Their risk comes in the same rows (locked on PostgreSQL, in id
@@ -172,9 +142,6 @@ impl BatchCtx {
         let mut ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
         ids.sort();
         ids.dedup();
-        // Their groups, the rules and the providers' level overrides.
-        self.mappings
-            .extend(crate::policy::store::cache_batch_context(tx, &ids, provider_ids).await?);
         for email in list {
             // As a lookup by email or login would: the oldest such user.
             let found = users
@@ -184,7 +151,7 @@ impl BatchCtx {
                 .cloned();
             self.users.insert(email, found);
         }
-        Ok(())
+        Ok(ids)
     }
 
     /// True for the first SET of the batch with this (issuer, jti) when it
@@ -227,13 +194,15 @@ impl BatchCtx {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-    use super::STORED_PG;
     use crate::db::Db;
+    use crate::policy::store::{batch_context_sql_pg, cache_batch_context};
 
-    /// A statement prepared on a new install, while `detections` is empty,
-    /// still finds stored SETs through the unique index once the table has
-    /// grown: PostgreSQL's default would have fixed a generic plan (a scan of
-    /// the whole table) after five executions.
+    const ISSUER: &str = "https://edr.example";
+
+    /// The batch's statement prepared on a new install, while `detections`
+    /// is empty, still finds stored SETs through the unique index once the
+    /// table has grown: PostgreSQL's default would have fixed a generic plan
+    /// (a scan of the whole table) after five executions.
     #[tokio::test]
     async fn postgres_dedupe_plan_follows_the_table_as_it_grows() {
         let Some(db) = crate::db::tests::fresh_postgres("rl_batch").await else {
@@ -243,38 +212,79 @@ mod tests {
             panic!("not PostgreSQL")
         };
         let mut conn = pool.acquire().await.unwrap();
-        sqlx::query(&format!("PREPARE stored(text[], text[]) AS {STORED_PG}"))
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-        for _ in 0..8 {
-            sqlx::query("EXECUTE stored('{a}', '{https://edr.example}')")
-                .execute(&mut *conn)
-                .await
-                .unwrap();
-        }
-        sqlx::query(
-            "INSERT INTO detections (at_ms, detection, source, source_name, issuer, jti, ord) \
-             SELECT g, 'SET', 'src', 'Source', 'https://edr.example', 'jti-' || g, 0 \
-             FROM generate_series(1, 20000) AS g",
-        )
+        let sql = batch_context_sql_pg();
+        sqlx::query(&format!(
+            "PREPARE ctx(text[], text, text[], text[], text[]) AS {sql}"
+        ))
         .execute(&mut *conn)
         .await
         .unwrap();
-        let plan: Vec<String> =
-            sqlx::query_scalar("EXPLAIN EXECUTE stored('{jti-7,b}', '{https://edr.example}')")
-                .fetch_all(&mut *conn)
-                .await
-                .unwrap();
-        let plan = plan.join("\n");
-        assert!(plan.contains("detections_set"), "{plan}");
-        assert!(!plan.contains("Seq Scan"), "{plan}");
-        let found: Vec<(String, String)> = sqlx::query_as(STORED_PG)
-            .bind(vec!["jti-7", "b"])
-            .bind(vec!["https://edr.example"])
+        let run =
+            |jtis: &str| format!("EXECUTE ctx('{{}}', 'p', '{{}}', '{jtis}', '{{{ISSUER}}}')");
+        for _ in 0..8 {
+            sqlx::query(&run("{a}")).execute(&mut *conn).await.unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO detections (at_ms, detection, source, source_name, issuer, jti, ord) \
+             SELECT g, 'SET', 'src', 'Source', $1, 'jti-' || g, 0 \
+             FROM generate_series(1, 20000) AS g",
+        )
+        .bind(ISSUER)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {}", run("{jti-7,b}")))
             .fetch_all(&mut *conn)
             .await
             .unwrap();
-        assert_eq!(found, vec![("https://edr.example".into(), "jti-7".into())]);
+        let plan = plan.join("\n");
+        assert!(plan.contains("detections_set"), "{plan}");
+        assert!(!plan.contains("Seq Scan on detections"), "{plan}");
+        drop(conn);
+        let mut tx = db.begin().await.unwrap();
+        let sets = [(ISSUER, "jti-7"), (ISSUER, "b")].map(|(i, j)| (i.to_string(), j.to_string()));
+        let context = cache_batch_context(&mut tx, &[], &[], &sets).await.unwrap();
+        assert_eq!(context.stored, vec![(ISSUER.into(), "jti-7".into())]);
+    }
+
+    /// On both engines the batch's one statement tells stored SETs from new
+    /// ones by issuer and `jti` together.
+    async fn stored_sets_are_told_by_issuer_and_jti(db: Db) {
+        crate::with_writer!(&db, |pool| {
+            sqlx::query(
+            "INSERT INTO detections (seq, at_ms, detection, source, source_name, issuer, jti, ord) \
+             VALUES (1, 1, 'SET', 'src', 'Source', $1, 'j1', 0), (2, 1, 'SET', 'src', 'Source', $1, 'j1', 1), \
+                    (3, 1, 'SET', 'src', 'Source', 'https://other.example', 'j2', 0)"
+        )
+        .bind(ISSUER)
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .unwrap()
+        });
+        let mut tx = db.begin().await.unwrap();
+        let sets = [(ISSUER, "j1"), (ISSUER, "j2"), (ISSUER, "j3")]
+            .map(|(i, j)| (i.to_string(), j.to_string()));
+        let context = cache_batch_context(&mut tx, &[], &[], &sets).await.unwrap();
+        let mut stored = context.stored;
+        stored.sort();
+        // j2 is stored from another issuer only.
+        assert_eq!(stored, vec![(ISSUER.into(), "j1".into())]);
+        drop(tx);
+        db.close().await;
+    }
+
+    #[tokio::test]
+    async fn stored_sets_are_told_by_issuer_and_jti_sqlite() {
+        let (db, dir) = crate::db::tests::fresh_sqlite("riskline-batch").await;
+        stored_sets_are_told_by_issuer_and_jti(db).await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn stored_sets_are_told_by_issuer_and_jti_postgres() {
+        if let Some(db) = crate::db::tests::fresh_postgres("rl_batch_sets").await {
+            stored_sets_are_told_by_issuer_and_jti(db).await;
+        }
     }
 }

@@ -15,6 +15,7 @@ use super::{
     CATCH_ALL_PRIORITY, ENTITY_RISK_POLICY_ID, MAX_CUSTOM_PRIORITY,
 };
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use crate::db::{Tx, TxConn};
 use crate::error::{Cause, CoreError};
@@ -234,8 +235,8 @@ pub(crate) struct BatchContext {
 
 /// [`cache_batch_context`]'s statement on SQLite: `$1` the users (JSON
 /// array), `$2` the policy, `$3` the providers (JSON array), `$4` the SETs
-/// (JSON array of [issuer, jti]).
-fn batch_context_sql_sqlite() -> String {
+/// (JSON array of [issuer, jti]). Built once: it is run for every batch.
+static BATCH_CONTEXT_SQLITE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT \
          (SELECT json_group_array(json_array(user_id, group_id) ORDER BY group_id) FROM group_members \
@@ -248,11 +249,11 @@ fn batch_context_sql_sqlite() -> String {
          FROM json_each($4) AS k JOIN detections AS d \
          ON d.jti = json_extract(k.value, '$[1]') AND d.issuer = json_extract(k.value, '$[0]')))"
     )
-}
+});
 
 /// The same on PostgreSQL: `$1` the users, `$2` the policy, `$3` the
 /// providers, `$4` the SETs' `jti`s and `$5` their issuers (arrays).
-pub(crate) fn batch_context_sql_pg() -> String {
+pub(crate) static BATCH_CONTEXT_PG: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT \
          (SELECT COALESCE(json_agg(json_build_array(user_id, group_id) ORDER BY group_id), '[]') FROM group_members \
@@ -264,7 +265,7 @@ pub(crate) fn batch_context_sql_pg() -> String {
          (SELECT COALESCE(json_agg(json_build_array(issuer, jti)), '[]') FROM (SELECT DISTINCT issuer, jti \
          FROM detections WHERE jti = ANY($4) AND issuer = ANY($5)) AS s)::text"
     )
-}
+});
 
 /// What a group commit needs besides its users, read in one statement: the
 /// groups of `user_ids` not cached yet and the rules (into `tx`'s cache),
@@ -287,7 +288,7 @@ pub(crate) async fn cache_batch_context(
                 .iter()
                 .map(|(iss, jti)| Value::from(vec![iss.as_str(), jti.as_str()]))
                 .collect();
-            sqlx::query_as(&batch_context_sql_sqlite())
+            sqlx::query_as(BATCH_CONTEXT_SQLITE.as_str())
                 .bind(Value::from(wanted.clone()).to_string())
                 .bind(ENTITY_RISK_POLICY_ID)
                 .bind(Value::from(provider_ids.to_vec()).to_string())
@@ -300,7 +301,7 @@ pub(crate) async fn cache_batch_context(
             let mut issuers: Vec<&str> = sets.iter().map(|(iss, _)| iss.as_str()).collect();
             issuers.sort_unstable();
             issuers.dedup();
-            sqlx::query_as(&batch_context_sql_pg())
+            sqlx::query_as(BATCH_CONTEXT_PG.as_str())
                 .bind(&wanted)
                 .bind(ENTITY_RISK_POLICY_ID)
                 .bind(provider_ids)

@@ -195,7 +195,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use crate::db::Db;
-    use crate::policy::store::{batch_context_sql_pg, cache_batch_context};
+    use crate::policy::store::{cache_batch_context, BATCH_CONTEXT_PG};
 
     const ISSUER: &str = "https://edr.example";
 
@@ -212,7 +212,7 @@ mod tests {
             panic!("not PostgreSQL")
         };
         let mut conn = pool.acquire().await.unwrap();
-        let sql = batch_context_sql_pg();
+        let sql = BATCH_CONTEXT_PG.as_str();
         sqlx::query(&format!(
             "PREPARE ctx(text[], text, text[], text[], text[]) AS {sql}"
         ))

@@ -319,6 +319,13 @@ async fn complete_on_writer(writer: &SqlitePool, file: &Arc<File>) -> Result<i64
     Ok(frames)
 }
 
+/// Whether a pool pings an idle SQLite connection before handing it out:
+/// never. The connection is a file in this process, not a peer that can
+/// hang up, and the ping is a round trip to `sqlx`'s thread for the
+/// connection (two context switches on one core) on every group commit
+/// and every read.
+const NO_PING: bool = false;
+
 impl Db {
     /// Opens `url` (`sqlite://path` or `postgres://…`) and applies the migrations.
     pub async fn connect(url: &str) -> Result<Self, CoreError> {
@@ -363,6 +370,7 @@ impl Db {
             let wal = WalSync::start(options.get_filename())?;
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(NO_PING)
                 .acquire_timeout(WRITER_TIMEOUT)
                 .idle_timeout(None)
                 .max_lifetime(None)
@@ -400,6 +408,7 @@ impl Db {
             })?;
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
+                .test_before_acquire(NO_PING)
                 .connect_with(options)
                 .await
                 .map_err(|e| CoreError::Config(format!("cannot open SQLite database: {e}")))?;

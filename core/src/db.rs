@@ -319,12 +319,12 @@ async fn complete_on_writer(writer: &SqlitePool, file: &Arc<File>) -> Result<i64
     Ok(frames)
 }
 
-/// Whether a pool pings an idle SQLite connection before handing it out:
-/// never. The connection is a file in this process, not a peer that can
+/// Whether a SQLite pool pings an idle connection before handing it out:
+/// no. The connection is a file in this process, not a peer that can
 /// hang up, and the ping is a round trip to `sqlx`'s thread for the
 /// connection (two context switches on one core) on every group commit
 /// and every read.
-const NO_PING: bool = false;
+const PING_BEFORE_ACQUIRE: bool = false;
 
 impl Db {
     /// Opens `url` (`sqlite://path` or `postgres://…`) and applies the migrations.
@@ -370,7 +370,7 @@ impl Db {
             let wal = WalSync::start(options.get_filename())?;
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
-                .test_before_acquire(NO_PING)
+                .test_before_acquire(PING_BEFORE_ACQUIRE)
                 .acquire_timeout(WRITER_TIMEOUT)
                 .idle_timeout(None)
                 .max_lifetime(None)
@@ -408,7 +408,7 @@ impl Db {
             })?;
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
-                .test_before_acquire(NO_PING)
+                .test_before_acquire(PING_BEFORE_ACQUIRE)
                 .connect_with(options)
                 .await
                 .map_err(|e| CoreError::Config(format!("cannot open SQLite database: {e}")))?;

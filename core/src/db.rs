@@ -527,6 +527,29 @@ pub(crate) mod tests {
         (db, dir)
     }
 
+    /// Runs `async fn $name(Db)` as two tests, `$name::sqlite` and
+    /// `$name::postgres`, each on a fresh database named after `$prefix`.
+    macro_rules! on_both_engines {
+        ($name:ident, $prefix:literal) => {
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    let (db, dir) = $crate::db::tests::fresh_sqlite($prefix).await;
+                    super::$name(db).await;
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    if let Some(db) = $crate::db::tests::fresh_postgres($prefix).await {
+                        super::$name(db).await;
+                    }
+                }
+            }
+        };
+    }
+    pub(crate) use on_both_engines;
+
     /// A new database on the test PostgreSQL server (`RISKLINE_TEST_POSTGRES_URL`),
     /// migrated; `None` when RISKLINE_TEST_SKIP_POSTGRES=1 says to skip.
     pub(crate) async fn fresh_postgres(prefix: &str) -> Option<super::Db> {

@@ -947,17 +947,5 @@ mod tests {
         db.close().await;
     }
 
-    #[tokio::test]
-    async fn batch_context_sqlite() {
-        let (db, dir) = crate::db::tests::fresh_sqlite("riskline-ctx").await;
-        batch_context_matches_the_separate_reads(db).await;
-        let _ = std::fs::remove_dir_all(dir);
-    }
-
-    #[tokio::test]
-    async fn batch_context_postgres() {
-        if let Some(db) = crate::db::tests::fresh_postgres("rl_ctx").await {
-            batch_context_matches_the_separate_reads(db).await;
-        }
-    }
+    crate::db::tests::on_both_engines!(batch_context_matches_the_separate_reads, "rl_ctx");
 }

@@ -274,17 +274,5 @@ mod tests {
         db.close().await;
     }
 
-    #[tokio::test]
-    async fn stored_sets_are_told_by_issuer_and_jti_sqlite() {
-        let (db, dir) = crate::db::tests::fresh_sqlite("riskline-batch").await;
-        stored_sets_are_told_by_issuer_and_jti(db).await;
-        let _ = std::fs::remove_dir_all(dir);
-    }
-
-    #[tokio::test]
-    async fn stored_sets_are_told_by_issuer_and_jti_postgres() {
-        if let Some(db) = crate::db::tests::fresh_postgres("rl_batch_sets").await {
-            stored_sets_are_told_by_issuer_and_jti(db).await;
-        }
-    }
+    crate::db::tests::on_both_engines!(stored_sets_are_told_by_issuer_and_jti, "rl_batch_sets");
 }

@@ -541,7 +541,7 @@ pub(crate) mod tests {
 
                 #[tokio::test]
                 async fn postgres() {
-                    if let Some(db) = $crate::db::tests::fresh_postgres($prefix).await {
+                    if let Some((db, _scratch)) = $crate::db::tests::fresh_postgres($prefix).await {
                         super::$name(db).await;
                     }
                 }
@@ -551,8 +551,11 @@ pub(crate) mod tests {
     pub(crate) use on_both_engines;
 
     /// A new database on the test PostgreSQL server (`RISKLINE_TEST_POSTGRES_URL`),
-    /// migrated; `None` when RISKLINE_TEST_SKIP_POSTGRES=1 says to skip.
-    pub(crate) async fn fresh_postgres(prefix: &str) -> Option<super::Db> {
+    /// migrated, and its guard (dropping it drops the database); `None` when
+    /// RISKLINE_TEST_SKIP_POSTGRES=1 says to skip.
+    pub(crate) async fn fresh_postgres(
+        prefix: &str,
+    ) -> Option<(super::Db, crate::scratch_postgres::ScratchPostgres)> {
         let Ok(admin_url) = std::env::var("RISKLINE_TEST_POSTGRES_URL") else {
             if std::env::var("RISKLINE_TEST_SKIP_POSTGRES").as_deref() == Ok("1") {
                 eprintln!("skipping a PostgreSQL test: RISKLINE_TEST_SKIP_POSTGRES=1");
@@ -560,21 +563,11 @@ pub(crate) mod tests {
             }
             panic!("RISKLINE_TEST_POSTGRES_URL is not set: run ./scripts/test, or set RISKLINE_TEST_SKIP_POSTGRES=1");
         };
-        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
-        if std::env::var("RISKLINE_BENCH_KEEP").is_ok() {
-            eprintln!("PostgreSQL database {name}");
-        }
-        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+        let scratch = crate::scratch_postgres::ScratchPostgres::create(&admin_url, prefix)
             .await
             .unwrap();
-        sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
-            .await
-            .unwrap();
-        let base = admin_url
-            .rsplit_once('/')
-            .map(|(b, _)| b)
-            .unwrap_or(&admin_url);
-        Some(super::Db::connect(&format!("{base}/{name}")).await.unwrap())
+        let db = super::Db::connect(&scratch.url).await.unwrap();
+        Some((db, scratch))
     }
 
     /// An empty in-memory SQLite database on one connection (each new

@@ -25,6 +25,8 @@ pub mod receiver;
 pub mod reports;
 pub mod risk;
 pub mod risk_timeline;
+#[cfg(any(test, feature = "testing"))]
+pub mod scratch_postgres;
 pub mod services;
 pub mod session_store;
 pub mod set;

@@ -1011,28 +1011,36 @@ mod tests {
         Postgres,
     }
 
-    /// Removes a test's SQLite directory when dropped.
-    struct TempDir(std::path::PathBuf);
+    /// What a test's database lives in, removed when dropped: SQLite's
+    /// directory, or the database on the test PostgreSQL server.
+    enum Scratch {
+        Dir(std::path::PathBuf),
+        Postgres {
+            _db: crate::scratch_postgres::ScratchPostgres,
+        },
+    }
 
-    impl Drop for TempDir {
+    impl Drop for Scratch {
         fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
+            if let Scratch::Dir(dir) = self {
+                let _ = std::fs::remove_dir_all(dir);
+            }
         }
     }
 
     /// A fresh database on `engine`; `None` when PostgreSQL is not
     /// configured and RISKLINE_TEST_SKIP_POSTGRES=1 says to skip it.
-    async fn fresh(engine: Engine) -> Option<(Services, Option<TempDir>)> {
+    async fn fresh(engine: Engine) -> Option<(Services, Scratch)> {
         match engine {
             Engine::Sqlite => {
                 let (db, dir) = crate::db::tests::fresh_sqlite("riskline-reports").await;
                 let services = Services::new(db, Settings::new("http://127.0.0.1", true)).unwrap();
-                Some((services, Some(TempDir(dir))))
+                Some((services, Scratch::Dir(dir)))
             }
             Engine::Postgres => {
-                let db = crate::db::tests::fresh_postgres("rl_reports").await?;
+                let (db, scratch) = crate::db::tests::fresh_postgres("rl_reports").await?;
                 let services = Services::new(db, Settings::new("http://127.0.0.1", true)).unwrap();
-                Some((services, None))
+                Some((services, Scratch::Postgres { _db: scratch }))
             }
         }
     }
@@ -1912,8 +1920,8 @@ mod tests {
         if std::env::var("RISKLINE_BENCH_KEEP").is_ok() {
             // Keep the database to look at query plans afterwards.
             match &_dir {
-                Some(d) => eprintln!("kept {}", d.0.display()),
-                None => eprintln!("kept the PostgreSQL database"),
+                Scratch::Dir(d) => eprintln!("kept {}", d.display()),
+                Scratch::Postgres { _db: db } => eprintln!("kept PostgreSQL database {}", db.name),
             }
             std::mem::forget(_dir);
         }

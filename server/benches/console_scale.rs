@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use rand::seq::SliceRandom;
 use riskline::config::Config;
 use riskline_core::demo_seed::SeedPlan;
+use riskline_core::scratch_postgres::ScratchPostgres;
 
 const TOKEN: &str = "00bench-token-0123456789abcdefghij";
 const EMAIL: &str = "bench@example.com";
@@ -295,16 +296,13 @@ async fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     match std::env::var("RISKLINE_BENCH_POSTGRES_URL") {
         Ok(admin_url) => {
-            let name = format!("rl_scale_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+            let scratch = ScratchPostgres::create(&admin_url, "rl_scale")
                 .await
-                .expect("connect to RISKLINE_BENCH_POSTGRES_URL");
-            sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
-                .await
-                .unwrap();
-            let mut url = url::Url::parse(&admin_url).unwrap();
-            url.set_path(&name);
-            results.push(("PostgreSQL", run("PostgreSQL", url.to_string(), &plan).await));
+                .expect("create a database through RISKLINE_BENCH_POSTGRES_URL");
+            results.push((
+                "PostgreSQL",
+                run("PostgreSQL", scratch.url.clone(), &plan).await,
+            ));
         }
         Err(_) => println!(
             "PostgreSQL skipped: set RISKLINE_BENCH_POSTGRES_URL=postgres://user@host:port/db (a server where the user may CREATE DATABASE)."

@@ -42,6 +42,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
+use riskline_core::scratch_postgres::ScratchPostgres;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -791,25 +792,17 @@ async fn run_engine(
     let dir =
         std::env::temp_dir().join(format!("riskline-ingest-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut pg_admin: Option<(String, String)> = None;
+    let mut scratch_pg = None;
     let database_url = match engine {
         "sqlite" => format!("sqlite://{}/bench.db", dir.display()),
         _ => {
             let admin = settings.postgres.clone().unwrap();
-            let name = format!("rl_bench_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+            let scratch = ScratchPostgres::create(&admin, "rl_bench")
                 .await
-                .expect("connect to RISKLINE_BENCH_POSTGRES_URL");
-            sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
-                .await
-                .unwrap();
-            let base = admin
-                .rsplit_once('/')
-                .map(|(b, _)| b)
-                .unwrap_or(&admin)
-                .to_string();
-            pg_admin = Some((admin, name.clone()));
-            format!("{base}/{name}")
+                .expect("create a database through RISKLINE_BENCH_POSTGRES_URL");
+            let url = scratch.url.clone();
+            scratch_pg = Some(scratch);
+            url
         }
     };
 
@@ -945,15 +938,7 @@ async fn run_engine(
     }
     check_stored(&database_url, &accepted, &mut failures).await;
     drop(server);
-    if let Some((admin, name)) = pg_admin {
-        if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
-            let _ = sqlx::Executor::execute(
-                &mut conn,
-                format!("DROP DATABASE IF EXISTS {name}").as_str(),
-            )
-            .await;
-        }
-    }
+    drop(scratch_pg);
     if failures.is_empty() && std::env::var("RISKLINE_BENCH_KEEP").is_err() {
         let _ = std::fs::remove_dir_all(&dir);
     } else {

@@ -101,8 +101,14 @@ async fn configure(http: &reqwest::Client, base: &str, issuer: &str, app: &App, 
 }
 
 async fn two_replicas_deliver_each_action_once(engine: Engine) {
-    let (url, dir) = common::fresh_database(engine).await;
-    let a = TestServer::start_on(url.clone(), dir, Some(ORG.into()), Options::default()).await;
+    let (url, scratch) = common::fresh_database(engine).await;
+    let a = TestServer::start_on(
+        url.clone(),
+        Some(scratch),
+        Some(ORG.into()),
+        Options::default(),
+    )
+    .await;
     let b = TestServer::start_on(url, None, Some(ORG.into()), Options::default()).await;
     let (base_a, base_b) = (a.url(""), b.url(""));
     let app = start_app(vec![204]).await;
@@ -195,7 +201,7 @@ fn listen_base(p: &Process) -> String {
 }
 
 async fn owed_actions_survive_sigkill(engine: Engine) {
-    let (url, dir) = common::fresh_database(engine).await;
+    let (url, scratch) = common::fresh_database(engine).await;
     let work = common::tempdir::TempDir::new();
     let app = start_app(vec![503, 204]).await;
     let issuer = start_transmitter().await;
@@ -303,7 +309,7 @@ async fn owed_actions_survive_sigkill(engine: Engine) {
     );
     third.child.kill().unwrap();
     third.child.wait().unwrap();
-    drop(dir);
+    drop(scratch);
 }
 
 crate::on_both_engines!(

@@ -205,7 +205,7 @@ mod tests {
     /// (a scan of the whole table) after five executions.
     #[tokio::test]
     async fn postgres_dedupe_plan_follows_the_table_as_it_grows() {
-        let Some(db) = crate::db::tests::fresh_postgres("rl_batch").await else {
+        let Some((db, _scratch)) = crate::db::tests::fresh_postgres("rl_batch").await else {
             return;
         };
         let Db::Postgres(pool) = &db else {

@@ -63,28 +63,29 @@ pub fn postgres_skipped() -> bool {
     panic!("RISKLINE_TEST_POSTGRES_URL is not set: run ./scripts/test, or set RISKLINE_TEST_SKIP_POSTGRES=1");
 }
 
-/// A fresh, empty database for one test.
-pub async fn fresh_database(engine: Engine) -> (String, Option<tempdir::TempDir>) {
+/// What a test's database lives in, removed when dropped.
+pub enum Scratch {
+    /// SQLite's directory.
+    Dir(tempdir::TempDir),
+    /// A database on the test PostgreSQL server.
+    Postgres(riskline_core::scratch_postgres::ScratchPostgres),
+}
+
+/// A fresh, empty database for one test: its URL, and what removes it.
+pub async fn fresh_database(engine: Engine) -> (String, Scratch) {
     match engine {
         Engine::Sqlite => {
             let dir = tempdir::TempDir::new();
             let url = format!("sqlite://{}/riskline.db", dir.path.display());
-            (url, Some(dir))
+            (url, Scratch::Dir(dir))
         }
         Engine::Postgres => {
             let admin_url = std::env::var("RISKLINE_TEST_POSTGRES_URL").expect("postgres url");
-            let name = format!("rl_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
-                .await
-                .expect("connect to the test PostgreSQL");
-            sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
-                .await
-                .expect("create test database");
-            let base = admin_url
-                .rsplit_once('/')
-                .map(|(b, _)| b)
-                .unwrap_or(&admin_url);
-            (format!("{base}/{name}"), None)
+            let scratch =
+                riskline_core::scratch_postgres::ScratchPostgres::create(&admin_url, "rl")
+                    .await
+                    .expect("create test database");
+            (scratch.url.clone(), Scratch::Postgres(scratch))
         }
     }
 }
@@ -117,7 +118,7 @@ pub struct TestServer {
     pub services: Services,
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
-    _dir: Option<tempdir::TempDir>,
+    _scratch: Option<Scratch>,
 }
 
 pub struct Options {
@@ -140,15 +141,16 @@ impl TestServer {
     }
 
     pub async fn start_with(engine: Engine, options: Options) -> Self {
-        let (database_url, dir) = fresh_database(engine).await;
-        Self::start_on(database_url, dir, None, options).await
+        let (database_url, scratch) = fresh_database(engine).await;
+        Self::start_on(database_url, Some(scratch), None, options).await
     }
 
     /// A replica on an existing database, answering to `base_url` (replicas
-    /// behind one load balancer share it).
+    /// behind one load balancer share it); `scratch`, if given, is removed
+    /// when this server is dropped.
     pub async fn start_on(
         database_url: String,
-        dir: Option<tempdir::TempDir>,
+        scratch: Option<Scratch>,
         base_url: Option<String>,
         options: Options,
     ) -> Self {
@@ -181,7 +183,7 @@ impl TestServer {
                 .build()
                 .unwrap(),
             shutdown: Some(tx),
-            _dir: dir,
+            _scratch: scratch,
         }
     }
 

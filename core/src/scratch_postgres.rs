@@ -106,7 +106,9 @@ mod tests {
         assert!(!exists(&admin_url, &name).await, "{name} was not dropped");
         db.close().await;
 
-        let failing = ScratchPostgres::create(&admin_url, "rl_scratch").await.unwrap();
+        let failing = ScratchPostgres::create(&admin_url, "rl_scratch")
+            .await
+            .unwrap();
         let name = failing.name.clone();
         let outcome = std::thread::spawn(move || {
             let _held = failing;

@@ -1075,19 +1075,18 @@ fn main() {
             "  accepted                 {:.0} SETs/s",
             r.accepted_per_sec
         );
+        // The targets are SQLite's; PostgreSQL's own is its share of
+        // SQLite's rate (below).
+        let target = |what: &str, ok: bool| match (r.engine == "sqlite", ok) {
+            (true, true) => format!("(target {what}: met)"),
+            (true, false) => format!("(target {what}: missed)"),
+            (false, _) => format!("(SQLite's target: {what})"),
+        };
         if let Some(v) = openssl {
             let ratio = r.accepted_per_sec / v;
             println!(
-                "  ratio to openssl verify  {ratio:.3}   (target ≥ 0.25{})",
-                if r.engine == "sqlite" {
-                    if ratio >= 0.25 {
-                        ": met"
-                    } else {
-                        ": missed"
-                    }
-                } else {
-                    ""
-                }
+                "  ratio to openssl verify  {ratio:.3}   {}",
+                target("≥ 0.25", ratio >= 0.25)
             );
         }
         println!(
@@ -1095,9 +1094,12 @@ fn main() {
             r.full.p50, r.full.p99, r.full.max
         );
         println!(
-            "  latency at {:.0}/s        p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms   (target p99 ≤ 25 ms: {})",
-            r.half_rate, r.half.p50, r.half.p99, r.half.max,
-            if r.half.p99 <= 25.0 { "met" } else { "missed" }
+            "  latency at {:.0}/s        p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms   {}",
+            r.half_rate,
+            r.half.p50,
+            r.half.p99,
+            r.half.max,
+            target("p99 ≤ 25 ms", r.half.p99 <= 25.0)
         );
         println!(
             "  server CPU per SET       {:.0} µs   ({:.0}% of one core at full speed)",
@@ -1105,18 +1107,14 @@ fn main() {
             r.cpu_share * 100.0
         );
         println!(
-            "  peak server RSS          {:.0} MB   (target ≤ 150 MB: {})",
+            "  peak server RSS          {:.0} MB   {}",
             r.peak_rss_mb,
-            if r.peak_rss_mb <= 150.0 {
-                "met"
-            } else {
-                "missed"
-            }
+            target("≤ 150 MB", r.peak_rss_mb <= 150.0)
         );
         println!(
-            "  202 → logout request     p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms at full speed (target p99 ≤ 50 ms: {}); p99 {:.1} ms at half speed",
+            "  202 → logout request     p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms at full speed {}; p99 {:.1} ms at half speed",
             r.logout.p50, r.logout.p99, r.logout.max,
-            if r.logout.p99 <= 50.0 { "met" } else { "missed" },
+            target("p99 ≤ 50 ms", r.logout.p99 <= 50.0),
             r.logout_half.p99
         );
         if let (Some(s), true) = (sqlite_rate, r.engine == "postgres") {

@@ -1016,7 +1016,7 @@ mod tests {
     enum Scratch {
         Dir(std::path::PathBuf),
         Postgres {
-            _db: crate::scratch_postgres::ScratchPostgres,
+            db: crate::scratch_postgres::ScratchPostgres,
         },
     }
 
@@ -1040,7 +1040,7 @@ mod tests {
             Engine::Postgres => {
                 let (db, scratch) = crate::db::tests::fresh_postgres("rl_reports").await?;
                 let services = Services::new(db, Settings::new("http://127.0.0.1", true)).unwrap();
-                Some((services, Scratch::Postgres { _db: scratch }))
+                Some((services, Scratch::Postgres { db: scratch }))
             }
         }
     }
@@ -1921,7 +1921,7 @@ mod tests {
             // Keep the database to look at query plans afterwards.
             match &_dir {
                 Scratch::Dir(d) => eprintln!("kept {}", d.display()),
-                Scratch::Postgres { _db: db } => eprintln!("kept PostgreSQL database {}", db.name),
+                Scratch::Postgres { db } => eprintln!("kept PostgreSQL database {}", db.name),
             }
             std::mem::forget(_dir);
         }

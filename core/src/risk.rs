@@ -940,4 +940,100 @@ mod tests {
         assert!(b.users["u1"].contributions.is_empty());
         assert!(!b.clear("nobody"));
     }
+
+    /// What a commit writes, on both engines: a level change moves the
+    /// level, its time and `updated_ms`; a reassertion rewrites the reason
+    /// and the contributions alone; each recorded change is a detections row,
+    /// numbered in order, its text kept as given.
+    async fn a_commit_writes_the_users_risk_and_its_detections(db: crate::db::Db) {
+        crate::with_writer!(&db, |pool| {
+            sqlx::query(
+            "INSERT INTO users (id, login, email, first_name, last_name, status, created_ms, updated_ms) \
+             VALUES ('u1', 'ann@example.com', 'ann@example.com', 'Ann', 'Lee', 'ACTIVE', 1, 1), \
+                    ('u2', 'bo@example.com', 'bo@example.com', 'Bo', 'Ek', 'ACTIVE', 1, 1)"
+        )
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .unwrap()
+        });
+        let odd = "EDR \"Falcon\" says \\ Zoë's laptop — ✓";
+        let mut first = report("edr", Some(RiskLevel::Medium));
+        first.reasons = Some(odd.into());
+        let mut tx = db.begin().await.unwrap();
+        apply_contribution(&mut tx, "u1", &first).await.unwrap();
+        apply_contribution(&mut tx, "u2", &report("edr", Some(RiskLevel::High)))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        type UserRow = (String, Option<i64>, Option<String>, i64, String);
+        let read_user = |id: &'static str| {
+            let db = db.clone();
+            async move {
+                crate::with_db!(&db, |pool| {
+                    sqlx::query_as::<_, UserRow>(
+                    "SELECT risk_level, risk_since_ms, risk_reason, updated_ms, risk_contributions \
+                     FROM users WHERE id = $1"
+                )
+                .bind(id)
+                .fetch_one(pool)
+                .await
+                .unwrap()
+                })
+            }
+        };
+        let (level, since, reason, updated, contributions) = read_user("u1").await;
+        assert_eq!(level, "MEDIUM");
+        assert_eq!(reason.as_deref(), Some(odd));
+        assert!(since.is_some() && updated > 1);
+        assert_eq!(
+            parse_contributions(&contributions)["edr"].0,
+            RiskLevel::Medium
+        );
+        assert_eq!(read_user("u2").await.0, "HIGH");
+
+        // The same level again: only the reason and contributions change.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let mut tx = db.begin().await.unwrap();
+        apply_contribution(&mut tx, "u1", &report("edr", Some(RiskLevel::Medium)))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let (level2, since2, reason2, updated2, _) = read_user("u1").await;
+        assert_eq!(
+            (level2.as_str(), since2, updated2),
+            ("MEDIUM", since, updated)
+        );
+        assert_eq!(reason2.as_deref(), Some("edr says Some(Medium)"));
+
+        let rows: Vec<(i64, String, Option<String>, Option<String>)> =
+            crate::with_db!(&db, |pool| {
+                sqlx::query_as(
+                    "SELECT seq, user_id, new_level, reasons FROM detections ORDER BY seq",
+                )
+                .fetch_all(pool)
+                .await
+                .unwrap()
+            });
+        let seen: Vec<(&str, Option<&str>, Option<&str>)> = rows
+            .iter()
+            .map(|(_, user, level, reasons)| (user.as_str(), level.as_deref(), reasons.as_deref()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("u1", Some("MEDIUM"), Some(odd)),
+                ("u2", Some("HIGH"), Some("edr says Some(High)")),
+                ("u1", Some("MEDIUM"), Some("edr says Some(Medium)")),
+            ]
+        );
+        assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "{rows:?}");
+        db.close().await;
+    }
+
+    crate::db::tests::on_both_engines!(
+        a_commit_writes_the_users_risk_and_its_detections,
+        "rl_risk_flush"
+    );
 }

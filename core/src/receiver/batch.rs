@@ -218,6 +218,23 @@ mod tests {
 
     const ISSUER: &str = "https://edr.example";
 
+    /// The pool of a PostgreSQL database from `fresh_postgres`.
+    fn pg_pool(db: &Db) -> &sqlx::PgPool {
+        let Db::Postgres(pool) = db else {
+            panic!("not PostgreSQL")
+        };
+        pool
+    }
+
+    /// PostgreSQL's plan for `statement`, one line per node.
+    async fn explain(conn: &mut sqlx::PgConnection, statement: &str) -> String {
+        let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {statement}"))
+            .fetch_all(conn)
+            .await
+            .unwrap();
+        plan.join("\n")
+    }
+
     /// The batch's statement prepared on a new install, while `detections`
     /// is empty, still finds stored SETs through the unique index once the
     /// table has grown: PostgreSQL's default would have fixed a generic plan
@@ -227,10 +244,7 @@ mod tests {
         let Some((db, _scratch)) = crate::db::tests::fresh_postgres("rl_batch").await else {
             return;
         };
-        let Db::Postgres(pool) = &db else {
-            panic!("not PostgreSQL")
-        };
-        let mut conn = pool.acquire().await.unwrap();
+        let mut conn = pg_pool(&db).acquire().await.unwrap();
         let sql = BATCH_CONTEXT_PG.as_str();
         sqlx::query(&format!(
             "PREPARE ctx(text[], text, text[], text[], text[]) AS {sql}"
@@ -252,11 +266,7 @@ mod tests {
         .execute(&mut *conn)
         .await
         .unwrap();
-        let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {}", run("{jti-7,b}")))
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap();
-        let plan = plan.join("\n");
+        let plan = explain(&mut conn, &run("{jti-7,b}")).await;
         assert!(plan.contains("detections_set"), "{plan}");
         assert!(!plan.contains("Seq Scan on detections"), "{plan}");
         drop(conn);
@@ -274,14 +284,12 @@ mod tests {
         let Some((db, _scratch)) = crate::db::tests::fresh_postgres("rl_batch_users").await else {
             return;
         };
-        let Db::Postgres(pool) = &db else {
-            panic!("not PostgreSQL")
-        };
-        let mut conn = pool.acquire().await.unwrap();
+        let mut conn = pg_pool(&db).acquire().await.unwrap();
         sqlx::query(
             "INSERT INTO users (id, login, email, first_name, last_name, status, created_ms, updated_ms) \
              SELECT 'u' || g, 'user' || g || '@example.com', 'user' || g || '@example.com', 'A', 'B', 'ACTIVE', g, g \
-             FROM generate_series(1, 10000) AS g",
+             FROM generate_series(1, 10000) AS g \
+             UNION ALL SELECT 'x1', 'alias@example.com', 'real@example.com', 'C', 'D', 'ACTIVE', 1, 1",
         )
         .execute(&mut *conn)
         .await
@@ -292,35 +300,35 @@ mod tests {
             .await
             .unwrap();
         let emails: Vec<String> = (1..=40).map(|i| format!("user{i}@example.com")).collect();
-        let plan: Vec<String> = sqlx::query_scalar(&format!(
-            "EXPLAIN EXECUTE users_q('{{{}}}')",
-            emails.join(",")
-        ))
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap();
-        let plan = plan.join("\n");
+        let plan = explain(
+            &mut conn,
+            &format!("EXECUTE users_q('{{{}}}')", emails.join(",")),
+        )
+        .await;
         assert!(!plan.contains("Seq Scan"), "{plan}");
         assert!(
             plan.contains("users_email") && plan.contains("users_login_key"),
             "{plan}"
         );
-        // And it finds them, by email or by login, each once.
-        let found: Vec<(String,)> = sqlx::query_as(&format!(
-            "SELECT id FROM ({}) AS f",
-            sql.replace(" FOR UPDATE", "")
-        ))
-        .bind(vec![
-            "user7@example.com".to_string(),
-            "user7@example.com".into(),
-            "USER8@example.com".into(),
-            "nobody@example.com".into(),
-            "user9@example.com".into(),
-        ])
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap();
-        assert_eq!(found, vec![("u7".to_string(),), ("u9".to_string(),)]);
+        drop(conn);
+        // And the batch finds its users by email or by login, each once.
+        let mut tx = db.begin().await.unwrap();
+        let mut ctx = super::BatchCtx::default();
+        let wanted = [
+            "alias@example.com",
+            "real@example.com",
+            "user7@example.com",
+            "nobody@example.com",
+        ];
+        let ids = ctx
+            .read_users(&mut tx, wanted.iter().map(|e| e.to_string()).collect())
+            .await
+            .unwrap();
+        assert_eq!(ids, vec!["u7".to_string(), "x1".into()]);
+        let named = |email: &str| ctx.user_by_email(email).map(|u| u.map(|u| u.id));
+        assert_eq!(named("alias@example.com"), Some(Some("x1".into())));
+        assert_eq!(named("real@example.com"), Some(Some("x1".into())));
+        assert_eq!(named("nobody@example.com"), Some(None));
     }
 
     /// On both engines the batch's one statement tells stored SETs from new

@@ -60,11 +60,12 @@ pub fn register() -> Result<(), String> {
             // thread-safe and initialise SQLite if needed; the registered
             // struct is leaked, so it outlives every connection.
             unsafe {
-                // Before anything initialises SQLite, when alone it counts:
-                // with memory statistics on, every allocation and free of
-                // SQLite's takes a process-wide mutex (2% of the core at
-                // full ingest). Nothing here reads them. Too late (SQLite
-                // already set up by someone else) is harmless.
+                // No memory statistics (nothing reads them): with them on,
+                // every allocation and free of SQLite's takes one
+                // process-wide mutex, about 2% of the core at full ingest.
+                // It must come before SQLite is initialised, which the
+                // registration below does; if something else initialised
+                // it first, SQLite refuses the change and keeps counting.
                 let _ = ffi::sqlite3_config(ffi::SQLITE_CONFIG_MEMSTATUS, 0 as c_int);
                 let default = ffi::sqlite3_vfs_find(ptr::null());
                 if default.is_null() {

@@ -59,6 +59,11 @@ pub fn register() -> Result<(), String> {
             // SAFETY: `sqlite3_vfs_find` and `sqlite3_vfs_register` are
             // thread-safe and initialise SQLite if needed; the registered
             // struct is leaked, so it outlives every connection.
+            // `sqlite3_config` is not thread-safe: it runs once (this
+            // `OnceLock`), and `Db::connect` calls this before it opens any
+            // connection. Once SQLite is initialised it changes nothing
+            // (SQLITE_MISUSE); racing another thread's first open would
+            // only skew the statistics this turns off.
             unsafe {
                 // No memory statistics (nothing reads them): with them on,
                 // every allocation and free of SQLite's takes one

@@ -235,27 +235,41 @@ mod tests {
         plan.join("\n")
     }
 
-    /// The batch's statement prepared on a new install, while `detections`
-    /// is empty, still finds stored SETs through the unique index once the
-    /// table has grown: PostgreSQL's default would have fixed a generic plan
-    /// (a scan of the whole table) after five executions.
+    /// A group commit keeps one plan per statement and connection (see
+    /// `db::BATCH_BEGIN_PG`). Made on a new install, while `detections` and
+    /// `users` are empty, the plans of the dedupe and of the user lookup
+    /// still take the indexes once the tables are large; with PostgreSQL's
+    /// own choice, the dedupe's plan was a scan of the whole table.
     #[tokio::test]
-    async fn postgres_dedupe_plan_follows_the_table_as_it_grows() {
+    async fn postgres_batch_plans_made_on_empty_tables_take_the_indexes() {
         let Some((db, _scratch)) = crate::db::tests::fresh_postgres("rl_batch").await else {
             return;
         };
         let mut conn = pg_pool(&db).acquire().await.unwrap();
-        let sql = BATCH_CONTEXT_PG.as_str();
-        sqlx::query(&format!(
-            "PREPARE ctx(text[], text, text[], text[], text[]) AS {sql}"
-        ))
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-        let run =
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, crate::db::BATCH_BEGIN_PG)
+            .await
+            .unwrap();
+        for prepare in [
+            format!(
+                "PREPARE ctx(text[], text, text[], text[], text[]) AS {}",
+                BATCH_CONTEXT_PG.as_str()
+            ),
+            format!(
+                "PREPARE users_q(text[]) AS {}",
+                USERS_FOR_UPDATE_PG.as_str()
+            ),
+        ] {
+            sqlx::query(&prepare).execute(&mut *tx).await.unwrap();
+        }
+        let ctx =
             |jtis: &str| format!("EXECUTE ctx('{{}}', 'p', '{{}}', '{jtis}', '{{{ISSUER}}}')");
-        for _ in 0..8 {
-            sqlx::query(&run("{a}")).execute(&mut *conn).await.unwrap();
+        let users = |emails: &str| format!("EXECUTE users_q('{{{emails}}}')");
+        for _ in 0..3 {
+            sqlx::query(&ctx("{a}")).execute(&mut *tx).await.unwrap();
+            sqlx::query(&users("a@example.com"))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
         }
         sqlx::query(
             "INSERT INTO detections (at_ms, detection, source, source_name, issuer, jti, ord) \
@@ -263,17 +277,56 @@ mod tests {
              FROM generate_series(1, 20000) AS g",
         )
         .bind(ISSUER)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await
         .unwrap();
-        let plan = explain(&mut conn, &run("{jti-7,b}")).await;
+        sqlx::query(
+            "INSERT INTO users (id, login, email, first_name, last_name, status, created_ms, updated_ms) \
+             SELECT 'u' || g, 'user' || g || '@example.com', 'user' || g || '@example.com', 'A', 'B', 'ACTIVE', g, g \
+             FROM generate_series(1, 10000) AS g",
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        let plan = explain(&mut tx, &ctx("{jti-7,b}")).await;
         assert!(plan.contains("detections_set"), "{plan}");
-        assert!(!plan.contains("Seq Scan on detections"), "{plan}");
+        assert!(!plan.contains("Seq Scan"), "{plan}");
+        let plan = explain(&mut tx, &users("user7@example.com,user9@example.com")).await;
+        assert!(!plan.contains("Seq Scan"), "{plan}");
+        assert!(plan.contains("users_email"), "{plan}");
+        // A table without a usable index is still read (a Universal Logout
+        // reads its apps so), at the cost of a disabled plan, without the
+        // JIT compilation that cost would otherwise buy on every execution.
+        let plan = explain(
+            &mut tx,
+            "SELECT id, subject_format FROM logout_apps WHERE status = 'ACTIVE'",
+        )
+        .await;
+        assert!(plan.contains("Seq Scan on logout_apps"), "{plan}");
+        assert!(!plan.contains("JIT"), "{plan}");
+        // Those were the plans made while the tables were empty, not new ones.
+        let generic: Vec<i64> =
+            sqlx::query_scalar("SELECT generic_plans FROM pg_prepared_statements WHERE name IN ('ctx', 'users_q') ORDER BY name")
+                .fetch_all(&mut *tx)
+                .await
+                .unwrap();
+        assert_eq!(generic, vec![4, 4]);
+        tx.rollback().await.unwrap();
         drop(conn);
-        let mut tx = db.begin().await.unwrap();
-        let sets = [(ISSUER, "jti-7"), (ISSUER, "b")].map(|(i, j)| (i.to_string(), j.to_string()));
+        // And the batch's statement finds what is stored.
+        let mut tx = db.begin_batch().await.unwrap();
+        let sets = [(ISSUER, "j1"), (ISSUER, "b")].map(|(i, j)| (i.to_string(), j.to_string()));
+        crate::with_tx!(tx, |c| sqlx::query(
+            "INSERT INTO detections (at_ms, detection, source, source_name, issuer, jti, ord) \
+             VALUES (1, 'SET', 'src', 'Source', $1, 'j1', 0)"
+        )
+        .bind(ISSUER)
+        .execute(c)
+        .await
+        .map(|_| ())
+        .unwrap());
         let context = cache_batch_context(&mut tx, &[], &[], &sets).await.unwrap();
-        assert_eq!(context.stored, vec![(ISSUER.into(), "jti-7".into())]);
+        assert_eq!(context.stored, vec![(ISSUER.into(), "j1".into())]);
     }
 
     /// On a directory that has never been analysed (filled in bulk a moment

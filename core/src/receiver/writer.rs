@@ -158,7 +158,7 @@ async fn try_batch(
     actions: &crate::actions::ActionBus,
     jobs: &[Job],
 ) -> Result<Committed, CoreError> {
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin_batch().await?;
     tx.lease_to = actions.local_owner();
     let mut ctx = BatchCtx::prepare(&mut tx, jobs).await?;
     for job in jobs {

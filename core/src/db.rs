@@ -448,13 +448,17 @@ impl Db {
         }
     }
 
+    /// The migrations this build brings for the engine.
+    fn migrator(&self) -> sqlx::migrate::Migrator {
+        match self {
+            Db::Sqlite(..) => sqlx::migrate!("../migrations/sqlite"),
+            Db::Postgres(_) => sqlx::migrate!("../migrations/postgres"),
+        }
+    }
+
     async fn migrate(&self) -> Result<(), CoreError> {
-        let result = match self {
-            Db::Sqlite(_, SqliteWriter(pool, _)) => {
-                sqlx::migrate!("../migrations/sqlite").run(pool).await
-            }
-            Db::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await,
-        };
+        let migrator = self.migrator();
+        let result = with_writer!(self, |pool| migrator.run(pool).await);
         result.map_err(|e| CoreError::Config(format!("database migration failed: {e}")))
     }
 
@@ -465,14 +469,34 @@ impl Db {
         }
     }
 
-    /// True when the database answers and every migration is applied.
-    pub async fn ready(&self) -> bool {
-        with_db!(self, |pool| sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE"
+    /// `Ok` when the database answers and every migration this build
+    /// brings is applied; otherwise why not, for `/readyz` to say. A
+    /// migration applied by a newer replica is no reason: this build does
+    /// not know it, and rolling upgrades keep older replicas serving.
+    pub async fn readiness(&self) -> Result<(), String> {
+        let applied: Vec<(i64, bool)> = with_db!(self, |pool| sqlx::query_as(
+            "SELECT version, success FROM _sqlx_migrations"
         )
-        .fetch_one(pool)
+        .fetch_all(pool)
         .await
-        .is_ok())
+        .map_err(|e| format!("the database does not answer: {e}"))?);
+        let applied: std::collections::HashMap<i64, bool> = applied.into_iter().collect();
+        let migrator = self.migrator();
+        let needed = migrator
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration());
+        for migration in needed {
+            let state = match applied.get(&migration.version) {
+                Some(true) => continue,
+                Some(false) => "failed",
+                None => "is not applied",
+            };
+            return Err(format!(
+                "database migration {} ({}) {state}",
+                migration.version, migration.description
+            ));
+        }
+        Ok(())
     }
 
     /// Opens a transaction; on SQLite, on the writer connection, after this
@@ -575,6 +599,68 @@ pub(crate) mod tests {
         };
     }
     pub(crate) use on_both_engines;
+
+    /// Runs `sql` on the writer with `version` as `$1` and, if given, a
+    /// checksum as `$2`.
+    async fn on_migrations(db: &super::Db, sql: &str, version: i64, checksum: Option<Vec<u8>>) {
+        crate::with_writer!(db, |pool| {
+            let mut q = sqlx::query(sql).bind(version);
+            if let Some(checksum) = checksum.clone() {
+                q = q.bind(checksum);
+            }
+            q.execute(pool).await.map(|_| ()).unwrap()
+        })
+    }
+
+    /// `/readyz`'s answer: ready on a migrated database; otherwise why not,
+    /// naming the migration that failed or is missing. A migration only a
+    /// newer build knows is no reason.
+    async fn readiness_names_what_is_missing(db: super::Db) {
+        assert_eq!(db.readiness().await, Ok(()));
+        let migrator = db.migrator();
+        let last = migrator.iter().last().unwrap();
+        let (version, description) = (last.version, last.description.to_string());
+        on_migrations(
+            &db,
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES ($1, 'a newer build', TRUE, $2, 1)",
+            version + 1,
+            Some(vec![0; 48]),
+        )
+        .await;
+        assert_eq!(db.readiness().await, Ok(()));
+        on_migrations(
+            &db,
+            "UPDATE _sqlx_migrations SET success = FALSE WHERE version = $1",
+            version,
+            None,
+        )
+        .await;
+        assert_eq!(
+            db.readiness().await,
+            Err(format!(
+                "database migration {version} ({description}) failed"
+            ))
+        );
+        on_migrations(
+            &db,
+            "DELETE FROM _sqlx_migrations WHERE version = $1",
+            version,
+            None,
+        )
+        .await;
+        assert_eq!(
+            db.readiness().await,
+            Err(format!(
+                "database migration {version} ({description}) is not applied"
+            ))
+        );
+        db.close().await;
+        let e = db.readiness().await.unwrap_err();
+        assert!(e.starts_with("the database does not answer: "), "{e}");
+    }
+
+    on_both_engines!(readiness_names_what_is_missing, "rl_ready");
 
     /// A new database on the test PostgreSQL server (`RISKLINE_TEST_POSTGRES_URL`),
     /// migrated, and its guard (dropping it drops the database); `None` when

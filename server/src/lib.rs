@@ -169,13 +169,17 @@ async fn metrics(
     )
 }
 
+/// 200 `ready`, or 503 with the reason: the database does not answer, or a
+/// migration this build needs is missing.
 async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
-) -> (StatusCode, &'static str) {
-    if state.services.db.ready().await {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database not ready")
+) -> (StatusCode, String) {
+    match state.services.db.readiness().await {
+        Ok(()) => (StatusCode::OK, "ready".into()),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {reason}"),
+        ),
     }
 }
 

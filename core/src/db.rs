@@ -479,7 +479,11 @@ impl Db {
         )
         .fetch_all(pool)
         .await
-        .map_err(|e| format!("the database does not answer: {e}"))?);
+        .map_err(|e| {
+            // The probe answers anyone: the details go to the log only.
+            tracing::warn!("readiness: the database does not answer: {e}");
+            "the database does not answer".to_string()
+        })?);
         let applied: std::collections::HashMap<i64, bool> = applied.into_iter().collect();
         let migrator = self.migrator();
         let needed = migrator
@@ -656,8 +660,10 @@ pub(crate) mod tests {
             ))
         );
         db.close().await;
-        let e = db.readiness().await.unwrap_err();
-        assert!(e.starts_with("the database does not answer: "), "{e}");
+        assert_eq!(
+            db.readiness().await,
+            Err("the database does not answer".into())
+        );
     }
 
     on_both_engines!(readiness_names_what_is_missing, "rl_ready");

@@ -633,32 +633,24 @@ pub(crate) mod tests {
         )
         .await;
         assert_eq!(db.readiness().await, Ok(()));
-        on_migrations(
-            &db,
-            "UPDATE _sqlx_migrations SET success = FALSE WHERE version = $1",
-            version,
-            None,
-        )
-        .await;
-        assert_eq!(
-            db.readiness().await,
-            Err(format!(
-                "database migration {version} ({description}) failed"
-            ))
-        );
-        on_migrations(
-            &db,
-            "DELETE FROM _sqlx_migrations WHERE version = $1",
-            version,
-            None,
-        )
-        .await;
-        assert_eq!(
-            db.readiness().await,
-            Err(format!(
-                "database migration {version} ({description}) is not applied"
-            ))
-        );
+        for (sql, state) in [
+            (
+                "UPDATE _sqlx_migrations SET success = FALSE WHERE version = $1",
+                "failed",
+            ),
+            (
+                "DELETE FROM _sqlx_migrations WHERE version = $1",
+                "is not applied",
+            ),
+        ] {
+            on_migrations(&db, sql, version, None).await;
+            assert_eq!(
+                db.readiness().await,
+                Err(format!(
+                    "database migration {version} ({description}) {state}"
+                ))
+            );
+        }
         db.close().await;
         assert_eq!(
             db.readiness().await,

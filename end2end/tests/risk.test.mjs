@@ -136,16 +136,25 @@ test('a rule for High logs the person out, and the Risk section shows the logout
     await rule.getByText('Logout and revoke tokens (all logout apps)').waitFor();
     await rule.getByText(/risk level is High/).waitFor();
     await screenshot(page, 'entity-risk-policy');
-    // A logout app on 127.0.0.1 that accepts every revocation.
+    // A logout app on 127.0.0.1 that accepts every revocation, but answers
+    // only once the test lets it: the person's page is open meanwhile.
     const revocations = [];
-    const app = http.createServer((req, res) => {
+    let letAppAnswer;
+    const appMayAnswer = new Promise((resolve) => {
+      letAppAnswer = resolve;
+    });
+    const app = http.createServer(async (req, res) => {
       revocations.push(`${req.method} ${req.url}`);
       req.resume();
+      await appMayAnswer;
       res.writeHead(204);
       res.end();
     });
     await new Promise((resolve) => app.listen(0, '127.0.0.1', resolve));
-    after(() => new Promise((resolve) => app.close(() => resolve())));
+    after(() => {
+      letAppAnswer();
+      return new Promise((resolve) => app.close(() => resolve()));
+    });
     await navigate(page, 'Universal Logout');
     await page.getByLabel('App name').fill('CRM');
     await page
@@ -187,23 +196,21 @@ test('a rule for High logs the person out, and the Risk section shows the logout
     await navigate(page, 'People');
     await page.getByRole('link', { name: 'Ana Lee' }).click();
     await expectHeading(page, 'Ana Lee');
-    // The logout completes once the app has answered and the outcome is
-    // committed, milliseconds after the 202 but longer on a busy machine; the
-    // page shows what was true when it loaded ("Pending" until then).
-    await eventually(
-      async () => {
-        await page.reload();
-        await page.getByText('Universal Logout: risk reset to Low').waitFor({ timeout: 1_000 });
-      },
-      { timeout: 20_000 },
-    );
-    await page.getByText('Security events provider reported risk').waitFor();
-    const risk = page.getByRole('region', { name: 'Risk', exact: true });
-    await risk.getByText('Low', { exact: true }).first().waitFor();
-    // The detection shows the rule it matched and the logout per app.
+    // The app has not answered: the logout is pending, and the page says it
+    // will update by itself.
     const detection = page.locator('.timeline li', { hasText: 'Security events provider reported risk' });
     await detection.getByText(/Policy rule\s*High risk: log out\s*matched: Universal Logout/).waitFor();
+    await detection.getByText(/CRM:\s*Pending/).waitFor();
+    await page.getByRole('status').getByText(/This page updates by itself/).waitFor();
+    const risk = page.getByRole('region', { name: 'Risk', exact: true });
+    await risk.getByText('High', { exact: true }).first().waitFor();
+    await screenshot(page, 'person-logout-pending');
+    // Once the app answers, the page shows the outcome without a reload.
+    letAppAnswer();
+    await page.getByText('Universal Logout: risk reset to Low').waitFor({ timeout: 20_000 });
     await detection.getByText(/CRM:\s*Done/).waitFor();
+    await risk.getByText('Low', { exact: true }).first().waitFor();
+    assert.equal(await page.getByText(/This page updates by itself/).count(), 0);
     assert.equal(revocations.length, 1, 'one revocation request');
     await screenshot(page, 'person-after-logout');
   });

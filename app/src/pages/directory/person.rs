@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -5,6 +7,7 @@ use leptos_router::hooks::use_params_map;
 use crate::components::{
     can_write, FieldError, FormErrors, LoadError, Loading, RiskBadge, StatusBadge, Time,
 };
+use crate::error::AppError;
 use crate::server::clear_sessions::ClearSessions;
 use crate::server::elevate_risk::ElevateRisk;
 use crate::server::get_person::get_person;
@@ -24,10 +27,12 @@ pub fn PersonPage() -> impl IntoView {
         reset: ServerAction::<ResetRisk>::new(),
         feedback: ServerAction::<GiveFeedback>::new(),
     };
+    let reload = RwSignal::new(0u32);
     let person = Resource::new(
         move || {
             (
                 params.read().get("id").unwrap_or_default(),
+                reload.get(),
                 save_ids.version().get(),
                 actions.clear.version().get(),
                 actions.elevate.version().get(),
@@ -37,6 +42,7 @@ pub fn PersonPage() -> impl IntoView {
         },
         |(id, ..)| get_person(id),
     );
+    follow_pending_actions(person, reload);
     let action_error = Signal::derive(move || {
         actions
             .clear
@@ -62,6 +68,61 @@ pub fn PersonPage() -> impl IntoView {
     }
 }
 
+/// The longest wait between two looks at a pending action.
+const MAX_FOLLOW_INTERVAL: Duration = Duration::from_secs(30);
+
+/// While an action of the page is pending (a Universal Logout or workflow
+/// call not yet answered), asks the server again after 1 s, then 2, 4, …
+/// up to 30 s, and reloads the page's data once the answer differs: the
+/// outcome appears without a reload, as soon as it is known. Nothing is
+/// redrawn while nothing changed, so a form being filled in is left alone.
+fn follow_pending_actions(person: Resource<Result<PersonView, AppError>>, reload: RwSignal<u32>) {
+    let looks = RwSignal::new(0u32);
+    // Effects run in the browser only.
+    Effect::new(move |_| {
+        let look = looks.get();
+        let Some(Ok(shown)) = person.get() else {
+            return;
+        };
+        if !has_pending_action(&shown) {
+            return;
+        }
+        let wait = Duration::from_secs(1 << look.min(5)).min(MAX_FOLLOW_INTERVAL);
+        let again = move || {
+            leptos::task::spawn_local(async move {
+                match get_person(shown.person.id.clone()).await {
+                    Ok(now) if now != shown => {
+                        looks.try_set(0);
+                        reload.try_update(|n| *n = n.wrapping_add(1));
+                    }
+                    // Unchanged, or not answered (offline, signed out): look again later.
+                    _ => {
+                        looks.try_update(|n| *n = n.saturating_add(1));
+                    }
+                }
+            });
+        };
+        if let Ok(handle) = set_timeout_with_handle(again, wait) {
+            // A newer run of the effect, or leaving the page, drops this look.
+            on_cleanup(move || handle.clear());
+        }
+    });
+}
+
+/// Whether an action this person's detections started is still under way.
+fn has_pending_action(p: &PersonView) -> bool {
+    pending_in(&p.history)
+}
+
+fn pending_in(history: &[RiskEntryView]) -> bool {
+    let pending = |status: &str| outcome_label(status) == "Pending";
+    history.iter().any(|h| {
+        h.logout_status.as_deref().is_some_and(pending)
+            || h.logout_apps.iter().any(|o| pending(&o.status))
+            || h.workflow.as_ref().is_some_and(|o| pending(&o.status))
+    })
+}
+
 #[component]
 fn PersonDetail(
     p: PersonView,
@@ -77,6 +138,13 @@ fn PersonDetail(
         .join("\n");
     let ids_error = Signal::derive(move || save_ids.value().get().and_then(|r| r.err()));
     let id = p.person.id.clone();
+    let in_progress = has_pending_action(&p).then(|| {
+        view! {
+            <p class="hint" role="status">
+                "An action is still in progress. This page updates by itself when its outcome is known."
+            </p>
+        }
+    });
     view! {
         <header class="page-header">
             <h1>{p.person.name.clone()}</h1>
@@ -130,6 +198,7 @@ fn PersonDetail(
                     "View System Log"
                 </a>
             </div>
+            {in_progress}
             <RiskTimeline user_id=p.person.id.clone() history=p.history.clone() writable feedback=actions.feedback />
         </section>
     }
@@ -384,4 +453,71 @@ fn RiskTimeline(
         </ol>
     }
     .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(status: &str) -> ActionOutcomeView {
+        ActionOutcomeView {
+            target: "CRM".into(),
+            status: status.into(),
+            attempts: 1,
+            last_result: None,
+        }
+    }
+
+    fn entry(logout_status: Option<&str>, apps: &[&str], workflow: Option<&str>) -> RiskEntryView {
+        RiskEntryView {
+            seq: 1,
+            at_ms: 0,
+            detection: "SECURITY_EVENTS_PROVIDER_REPORTED_RISK".into(),
+            source_name: "Acme EDR".into(),
+            event_type: None,
+            previous_level: "NONE".into(),
+            new_level: "HIGH".into(),
+            reported_level: Some("HIGH".into()),
+            reasons: None,
+            jti: None,
+            log_event_uuid: None,
+            transaction_id: None,
+            rule_name: None,
+            rule_action: None,
+            logout_status: logout_status.map(Into::into),
+            logout_apps: apps.iter().map(|s| outcome(s)).collect(),
+            workflow: workflow.map(outcome),
+            feedback: None,
+            feedback_by: None,
+            feedback_ms: None,
+            accepts_feedback: true,
+        }
+    }
+
+    #[test]
+    fn only_an_unanswered_call_keeps_the_page_looking() {
+        assert!(!pending_in(&[]));
+        assert!(!pending_in(&[entry(None, &[], None)]));
+        assert!(!pending_in(&[entry(
+            Some("SUCCEEDED"),
+            &["DELIVERED"],
+            None
+        )]));
+        assert!(!pending_in(&[entry(
+            Some("FAILED"),
+            &["DELIVERED", "FAILED"],
+            Some("FAILED")
+        )]));
+        // A logout still waiting for one of its apps.
+        assert!(pending_in(&[entry(
+            Some("PENDING"),
+            &["DELIVERED", "PENDING"],
+            None
+        )]));
+        // A workflow call not yet answered, below an entry that is done.
+        assert!(pending_in(&[
+            entry(Some("SUCCEEDED"), &["DELIVERED"], None),
+            entry(None, &[], Some("PENDING")),
+        ]));
+    }
 }

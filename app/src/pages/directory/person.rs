@@ -84,7 +84,7 @@ fn follow_pending_actions(person: Resource<Result<PersonView, AppError>>, reload
         let Some(Ok(shown)) = person.get() else {
             return;
         };
-        if !has_pending_action(&shown) {
+        if !has_pending_action(&shown.history) {
             return;
         }
         let wait = Duration::from_secs(1 << look.min(5)).min(MAX_FOLLOW_INTERVAL);
@@ -110,11 +110,7 @@ fn follow_pending_actions(person: Resource<Result<PersonView, AppError>>, reload
 }
 
 /// Whether an action this person's detections started is still under way.
-fn has_pending_action(p: &PersonView) -> bool {
-    pending_in(&p.history)
-}
-
-fn pending_in(history: &[RiskEntryView]) -> bool {
+fn has_pending_action(history: &[RiskEntryView]) -> bool {
     let pending = |status: &str| outcome_label(status) == "Pending";
     history.iter().any(|h| {
         h.logout_status.as_deref().is_some_and(pending)
@@ -138,7 +134,7 @@ fn PersonDetail(
         .join("\n");
     let ids_error = Signal::derive(move || save_ids.value().get().and_then(|r| r.err()));
     let id = p.person.id.clone();
-    let in_progress = has_pending_action(&p).then(|| {
+    let in_progress = has_pending_action(&p.history).then(|| {
         view! {
             <p class="hint" role="status">
                 "An action is still in progress. This page updates by itself when its outcome is known."
@@ -496,26 +492,26 @@ mod tests {
 
     #[test]
     fn only_an_unanswered_call_keeps_the_page_looking() {
-        assert!(!pending_in(&[]));
-        assert!(!pending_in(&[entry(None, &[], None)]));
-        assert!(!pending_in(&[entry(
+        assert!(!has_pending_action(&[]));
+        assert!(!has_pending_action(&[entry(None, &[], None)]));
+        assert!(!has_pending_action(&[entry(
             Some("SUCCEEDED"),
             &["DELIVERED"],
             None
         )]));
-        assert!(!pending_in(&[entry(
+        assert!(!has_pending_action(&[entry(
             Some("FAILED"),
             &["DELIVERED", "FAILED"],
             Some("FAILED")
         )]));
         // A logout still waiting for one of its apps.
-        assert!(pending_in(&[entry(
+        assert!(has_pending_action(&[entry(
             Some("PENDING"),
             &["DELIVERED", "PENDING"],
             None
         )]));
         // A workflow call not yet answered, below an entry that is done.
-        assert!(pending_in(&[
+        assert!(has_pending_action(&[
             entry(Some("SUCCEEDED"), &["DELIVERED"], None),
             entry(None, &[], Some("PENDING")),
         ]));

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, Notify};
 use crate::db::{Db, Tx};
 use crate::directory::User;
 use crate::error::CoreError;
+use crate::fetch::PostAnswer;
 use crate::logout_apps::{LogoutApp, LogoutAuth};
 use crate::risk::{apply_contribution, Contribution};
 use crate::services::Services;
@@ -195,23 +196,79 @@ pub async fn enqueue_logout(
     // Rows handed over at commit need no wake-up.
     tx.owes_actions |= !app_ids.is_empty() && lease.is_none();
     if app_ids.is_empty() {
-        complete_logout(tx, &logout_id).await?;
+        // Nobody was logged out: a failure an admin must see, and no reset
+        // (resetting would quietly downgrade a risky user).
+        with_tx!(tx, |conn| sqlx::query(
+            "UPDATE logouts SET status = 'FAILED', completed_ms = $1 WHERE id = $2"
+        )
+        .bind(now)
+        .bind(&logout_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected());
+        let ev = logout_event(tx, &user.id, &logout_id, Vec::new())
+            .await?
+            .0
+            .with_outcome("FAILURE", Some(NO_APP_TO_CALL.into()));
+        syslog::append(tx, &ev).await?;
     }
     Ok((logout_id, app_ids))
 }
 
-/// Closes a logout whose calls have all ended: on full success the user's
-/// risk resets to LOW and provider contributions are cleared (Okta's
-/// behaviour); either way one `user.authentication.universal_logout`.
+/// The outcome reason of a Universal Logout that had no app to call.
+pub const NO_APP_TO_CALL: &str =
+    "no active logout app to call: nobody was logged out, and the user's risk is kept";
+
+/// The `user.authentication.universal_logout` event of a logout (SUCCESS
+/// until told otherwise), and whether the user still exists.
+async fn logout_event(
+    tx: &mut Tx,
+    user_id: &str,
+    logout_id: &str,
+    app_ids: Vec<Value>,
+) -> Result<(LogEvent, bool), CoreError> {
+    let user_row: Option<(String, String, String)> = with_tx!(tx, |conn| sqlx::query_as(
+        "SELECT login, first_name, last_name FROM users WHERE id = $1"
+    )
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await?);
+    let target = LogTarget {
+        id: user_id.to_string(),
+        target_type: "User".into(),
+        alternate_id: user_row.as_ref().map(|u| u.0.clone()),
+        display_name: user_row
+            .as_ref()
+            .map(|u| format!("{} {}", u.1, u.2).trim().to_string()),
+        detail_entry: None,
+    };
+    let ev = LogEvent::new(
+        "user.authentication.universal_logout",
+        "Universal Logout",
+        system_actor(),
+    )
+    .with_target(target)
+    .with_debug("AppInstanceIds", Value::Array(app_ids))
+    .with_debug("TraceId", logout_id.to_string());
+    Ok((ev, user_row.is_some()))
+}
+
+/// Closes a logout whose calls have all ended: on full success the risk
+/// contributions reported up to when the logout was decided are cleared and
+/// the user's risk resets to LOW (Okta's behaviour); a detection that arrived
+/// while the calls were under way is newer than the logout and stays. Either
+/// way one `user.authentication.universal_logout`.
 async fn complete_logout(tx: &mut Tx, logout_id: &str) -> Result<(), CoreError> {
     // Lock the logout first: the workers finishing its calls take turns, so
     // the last of them sees every other call's outcome committed.
-    let (user_id, status): (String, String) = with_tx!(tx, |conn| sqlx::query_as(
-        "UPDATE logouts SET status = status WHERE id = $1 RETURNING user_id, status"
-    )
-    .bind(logout_id)
-    .fetch_one(&mut *conn)
-    .await?);
+    let (user_id, status, decided_ms): (String, String, i64) = with_tx!(tx, |conn| {
+        sqlx::query_as(
+            "UPDATE logouts SET status = status WHERE id = $1 RETURNING user_id, status, created_ms",
+        )
+        .bind(logout_id)
+        .fetch_one(&mut *conn)
+        .await?
+    });
     if status != "PENDING" {
         return Ok(());
     }
@@ -235,38 +292,21 @@ async fn complete_logout(tx: &mut Tx, logout_id: &str) -> Result<(), CoreError> 
     .execute(&mut *conn)
     .await?
     .rows_affected());
-    let user_row: Option<(String, String, String)> = with_tx!(tx, |conn| sqlx::query_as(
-        "SELECT login, first_name, last_name FROM users WHERE id = $1"
-    )
-    .bind(&user_id)
-    .fetch_optional(&mut *conn)
-    .await?);
-    let target = LogTarget {
-        id: user_id.clone(),
-        target_type: "User".into(),
-        alternate_id: user_row.as_ref().map(|u| u.0.clone()),
-        display_name: user_row
-            .as_ref()
-            .map(|u| format!("{} {}", u.1, u.2).trim().to_string()),
-        detail_entry: None,
-    };
     let app_ids: Vec<Value> = calls
         .iter()
         .map(|(id, _)| Value::String(id.clone()))
         .collect();
-    let mut ev = LogEvent::new(
-        "user.authentication.universal_logout",
-        "Universal Logout",
-        system_actor(),
-    )
-    .with_target(target)
-    .with_debug("AppInstanceIds", Value::Array(app_ids))
-    .with_debug("TraceId", logout_id.to_string());
+    let (mut ev, user_exists) = logout_event(tx, &user_id, logout_id, app_ids).await?;
     if !succeeded {
         ev = ev.with_outcome("FAILURE", Some("not every app confirmed the logout".into()));
     }
-    if succeeded && user_row.is_some() {
-        crate::risk::clear_contributions(tx, &user_id).await?;
+    if succeeded && user_exists {
+        let newer = crate::risk::clear_contributions_reported_by(tx, &user_id, decided_ms).await?;
+        let reasons = if newer {
+            "Risk reset to Low after Universal Logout; risk reported since the logout began still applies"
+        } else {
+            "Risk reset to Low after Universal Logout"
+        };
         apply_contribution(
             tx,
             &user_id,
@@ -276,7 +316,7 @@ async fn complete_logout(tx: &mut Tx, logout_id: &str) -> Result<(), CoreError> 
                 detection: LOGOUT_DETECTION,
                 level: Some(RiskLevel::Low),
                 event_type: None,
-                reasons: Some("Risk reset to Low after Universal Logout".into()),
+                reasons: Some(reasons.into()),
                 jti: None,
                 log_event_uuid: Some(ev.uuid.clone()),
                 transaction_id: Some(ev.transaction.id.clone()),
@@ -358,12 +398,29 @@ enum CallOutcome {
     Retry(String),
 }
 
-/// 2xx delivered; 429, 5xx and transport errors retried; anything else final.
-fn classify(answer: Result<(u16, String), crate::fetch::FetchError>) -> CallOutcome {
+/// 2xx delivered; 429, 5xx and transport errors retried; anything else
+/// final. A 3xx is final too: only the endpoint's own answer confirms a
+/// logout, and a redirect (to a login page, say) would answer every retry
+/// the same way.
+fn classify(answer: Result<PostAnswer, crate::fetch::FetchError>) -> CallOutcome {
     match answer {
-        Ok((status @ 200..=299, _)) => CallOutcome::Delivered(status),
-        Ok((status @ (429 | 500..=599), _)) => CallOutcome::Retry(format!("HTTP {status}")),
-        Ok((status, body)) => CallOutcome::Final(format!(
+        Ok(PostAnswer {
+            status: status @ 200..=299,
+            ..
+        }) => CallOutcome::Delivered(status),
+        Ok(PostAnswer {
+            status: status @ 300..=399,
+            location,
+            ..
+        }) => CallOutcome::Final(format!(
+            "HTTP {status} redirect to {}: not followed, the endpoint itself must answer 2xx",
+            location.as_deref().unwrap_or("(no Location)")
+        )),
+        Ok(PostAnswer {
+            status: status @ (429 | 500..=599),
+            ..
+        }) => CallOutcome::Retry(format!("HTTP {status}")),
+        Ok(PostAnswer { status, body, .. }) => CallOutcome::Final(format!(
             "HTTP {status} {}",
             body.chars().take(200).collect::<String>()
         )),
@@ -585,7 +642,11 @@ pub(crate) async fn record_delivery(tx: &mut Tx, d: &Delivered) -> Result<(), Co
         return Ok(());
     }
     d.recorded.store(true, std::sync::atomic::Ordering::Relaxed);
-    if d.status != "PENDING" {
+    // A failed attempt is logged at once, not only when the retries give up
+    // some ten minutes later: an admin sees a failing app early. The row
+    // update above and this event commit together, so each attempt is
+    // logged once.
+    {
         let mut ev = if row.kind == WORKFLOW_CALL {
             LogEvent::new(
                 "workflows.user.delegatedflow.run",
@@ -625,12 +686,27 @@ pub(crate) async fn record_delivery(tx: &mut Tx, d: &Delivered) -> Result<(), Co
         }
         .with_debug("result", d.result.clone())
         .with_debug("attempts", attempts);
-        if d.status == "FAILED" {
-            ev = ev.with_outcome("FAILURE", Some(d.result.clone()));
+        match d.status {
+            "FAILED" => ev = ev.with_outcome("FAILURE", Some(d.result.clone())),
+            "PENDING" => {
+                let next = crate::timefmt::rfc3339_ms(d.next_attempt_ms);
+                ev = ev
+                    .with_outcome(
+                        "FAILURE",
+                        Some(format!(
+                            "{}; attempt {attempts} failed, next attempt at {next}",
+                            d.result
+                        )),
+                    )
+                    .with_debug("nextAttempt", next);
+            }
+            _ => {}
         }
         syslog::append(tx, &ev).await?;
-        if let Some(logout_id) = &row.logout_id {
-            complete_logout(tx, logout_id).await?;
+        if d.status != "PENDING" {
+            if let Some(logout_id) = &row.logout_id {
+                complete_logout(tx, logout_id).await?;
+            }
         }
     }
     Ok(())

@@ -66,7 +66,11 @@ pub fn parse_user_risk_body(body: &Value) -> Result<(RiskLevel, String), Vec<Cau
 }
 
 impl Services {
-    /// Sets the admin contribution to a user's risk. Returns the user and
+    /// Sets a user's risk as an admin says (Okta's User Risk API): the
+    /// admin's level replaces every contribution present now, so it holds
+    /// even below a provider's; a later detection raises it again as usual.
+    /// Only a raise (or a reassertion) runs the Entity Risk Policy: lowering
+    /// a risk never logs anyone out or runs a workflow. Returns the user and
     /// whether this created the admin's contribution (201) or replaced it (200).
     pub async fn admin_set_risk(
         &self,
@@ -85,6 +89,7 @@ impl Services {
         let ev = LogEvent::by_admin("user.risk.detect", "User risk detected", by)
             .with_target(user.log_target());
         let mut tx = self.db.begin().await?;
+        crate::risk::clear_contributions(&mut tx, user_id).await?;
         let change = apply_contribution(
             &mut tx,
             user_id,
@@ -113,18 +118,20 @@ impl Services {
             }),
         );
         syslog::append(&mut tx, &ev).await?;
-        crate::policy_run::run_policy(
-            &mut tx,
-            &user,
-            ADMIN_REPORTED,
-            change.previous,
-            change.new,
-            &LogActor::admin(by),
-            &by.transaction_id,
-            change.history,
-            crate::policy_run::PolicyLog::Stored,
-        )
-        .await?;
+        if change.new >= change.previous {
+            crate::policy_run::run_policy(
+                &mut tx,
+                &user,
+                ADMIN_REPORTED,
+                change.previous,
+                change.new,
+                &LogActor::admin(by),
+                &by.transaction_id,
+                change.history,
+                crate::policy_run::PolicyLog::Stored,
+            )
+            .await?;
+        }
         tx.commit().await?;
         self.actions.wake();
         Ok((self.get_user(user_id).await?, existed.is_none()))

@@ -121,7 +121,20 @@ fn size_text(bytes: usize) -> String {
 #[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
+    /// For actions (`post_json`): never follows a redirect. A logout or
+    /// webhook counts only when its own endpoint answers, and reqwest would
+    /// turn a POST into a GET on 301/302/303 and drop its body.
+    post_client: reqwest::Client,
     policy: Arc<FetchPolicy>,
+}
+
+/// A POST's answer: its status, up to 1 KiB of its body, and the
+/// `Location` of a redirect (which is not followed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostAnswer {
+    pub status: u16,
+    pub body: String,
+    pub location: Option<String>,
 }
 
 impl fmt::Debug for Fetcher {
@@ -147,21 +160,26 @@ impl Fetcher {
                 Err(e) => attempt.error(e),
             }
         });
-        let mut builder = reqwest::Client::builder()
-            .redirect(redirect)
-            .no_proxy()
-            .timeout(policy.timeout)
-            .connect_timeout(policy.timeout)
-            .https_only(!allow_private)
-            .user_agent(concat!("Riskline/", env!("CARGO_PKG_VERSION")));
-        if !allow_private {
-            builder = builder.dns_resolver(PublicOnlyResolver);
-        }
-        let client = builder.build().map_err(|e| FetchError::ClientSetup {
-            detail: deepest_message(&e),
-        })?;
+        let build = |redirect: reqwest::redirect::Policy| {
+            let mut builder = reqwest::Client::builder()
+                .redirect(redirect)
+                .no_proxy()
+                .timeout(policy.timeout)
+                .connect_timeout(policy.timeout)
+                .https_only(!allow_private)
+                .user_agent(concat!("Riskline/", env!("CARGO_PKG_VERSION")));
+            if !allow_private {
+                builder = builder.dns_resolver(PublicOnlyResolver);
+            }
+            builder.build().map_err(|e| FetchError::ClientSetup {
+                detail: deepest_message(&e),
+            })
+        };
+        let client = build(redirect)?;
+        let post_client = build(reqwest::redirect::Policy::none())?;
         Ok(Self {
             client,
+            post_client,
             policy: Arc::new(policy),
         })
     }
@@ -196,17 +214,18 @@ impl Fetcher {
         }
     }
 
-    /// POST a JSON body to `url` with extra headers, under the same guards;
-    /// returns the status and up to `max_bytes` of the body as text.
+    /// POST a JSON body to `url` with extra headers, under the same guards
+    /// but following no redirect: a 3xx is returned as the answer, with its
+    /// `Location`. Returns the status and up to 1 KiB of the body as text.
     pub async fn post_json(
         &self,
         url: &str,
         headers: &[(&str, String)],
         body: &Value,
-    ) -> Result<(u16, String), FetchError> {
+    ) -> Result<PostAnswer, FetchError> {
         let url = self.check_url(url)?;
         let https = url.scheme() == "https";
-        let mut request = self.client.post(url).json(body);
+        let mut request = self.post_client.post(url).json(body);
         for (name, value) in headers {
             request = request.header(*name, value);
         }
@@ -217,12 +236,22 @@ impl Fetcher {
                 .await
                 .map_err(|e| self.map_reqwest_error(&e, https))?;
             let status = response.status().as_u16();
+            let location = response.headers().get(reqwest::header::LOCATION).map(|v| {
+                String::from_utf8_lossy(v.as_bytes())
+                    .chars()
+                    .take(500)
+                    .collect()
+            });
             let text = response.text().await.unwrap_or_default();
             let mut cut = text.len().min(self.policy.max_bytes).min(1024);
             while !text.is_char_boundary(cut) {
                 cut -= 1;
             }
-            Ok((status, text[..cut].to_string()))
+            Ok(PostAnswer {
+                status,
+                body: text[..cut].to_string(),
+                location,
+            })
         };
         match tokio::time::timeout(timeout, call).await {
             Ok(result) => result,
@@ -585,7 +614,7 @@ pub async fn discover_ssf(
 ) -> Result<SsfConfiguration, DiscoveryError> {
     let typed = typed_url.trim();
     let parsed = fetcher.check_url(typed)?;
-    let is_well_known = parsed.path().contains("/.well-known/");
+    let is_well_known = is_well_known_url(&parsed);
     let well_known = if is_well_known {
         parsed.clone()
     } else {
@@ -655,6 +684,19 @@ pub async fn discover_ssf(
 
 /// SSF 1.0: strip a trailing `/` from the issuer, then insert
 /// `/.well-known/ssf-configuration` between the host (and port) and the path.
+/// A URL typed as a provider's `well_known_url` is the document's own URL
+/// when its path holds `/.well-known/`; otherwise it is taken as the issuer.
+fn is_well_known_url(url: &Url) -> bool {
+    url.path().contains("/.well-known/")
+}
+
+/// The URL [`discover_ssf`] reads for `typed` when that is an issuer URL
+/// rather than a well-known one (`None` when it is one, or is no URL).
+pub fn ssf_configuration_url_for_issuer(typed: &str) -> Option<String> {
+    let parsed = Url::parse(typed.trim()).ok()?;
+    (!is_well_known_url(&parsed)).then(|| ssf_well_known_url(&parsed).to_string())
+}
+
 fn ssf_well_known_url(issuer: &Url) -> Url {
     let path = issuer.path().trim_end_matches('/').to_owned();
     let mut url = issuer.clone();
@@ -1245,6 +1287,36 @@ mod tests {
             check_parsed(&hop, false),
             Err(FetchError::PrivateAddress { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_post_is_never_redirected() {
+        let landed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = landed.clone();
+        let base = serve(
+            Router::new()
+                .route(
+                    "/gtr",
+                    axum::routing::post(|| async {
+                        axum::response::Redirect::to("/landing").into_response()
+                    }),
+                )
+                .route(
+                    "/landing",
+                    axum::routing::any(move || async move {
+                        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        "ok"
+                    }),
+                ),
+        )
+        .await;
+        let answer = lenient()
+            .post_json(&format!("{base}/gtr"), &[], &json!({"sub_id": {}}))
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 303);
+        assert_eq!(answer.location.as_deref(), Some("/landing"));
+        assert_eq!(landed.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 
     // --- discovery ---------------------------------------------------------------

@@ -82,6 +82,15 @@ pub struct LogoutAppInput {
 
 fn text(body: &Value, key: &str, max: usize, causes: &mut Vec<Cause>) -> String {
     match body.get(key).and_then(Value::as_str).map(str::trim) {
+        // A line break or NUL never belongs in a name, URL or client id (and
+        // PostgreSQL cannot store NUL).
+        Some(s) if s.chars().any(char::is_control) => {
+            causes.push(Cause::new(
+                key,
+                format!("{key} must not contain control characters such as line breaks or NUL."),
+            ));
+            String::new()
+        }
         Some(s) if !s.is_empty() && s.chars().count() <= max => s.to_string(),
         Some(s) if !s.is_empty() => {
             causes.push(Cause::new(
@@ -97,6 +106,9 @@ fn text(body: &Value, key: &str, max: usize, causes: &mut Vec<Cause>) -> String 
     }
 }
 
+/// The longest bearer token accepted (a header value, not a document).
+const MAX_TOKEN_BYTES: usize = 8192;
+
 /// Reads `{name, endpointUrl, clientId, auth: {type, token?}, subjectFormat, status}`.
 pub fn parse_logout_app(body: &Value) -> Result<LogoutAppInput, Vec<Cause>> {
     let mut causes = Vec::new();
@@ -109,17 +121,28 @@ pub fn parse_logout_app(body: &Value) -> Result<LogoutAppInput, Vec<Cause>> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
+    // Surrounding whitespace (a pasted line break) is not part of a token.
     let token = auth
         .and_then(|a| a.get("token"))
         .and_then(Value::as_str)
-        .map(str::to_string);
+        .map(|t| t.trim().to_string());
     match auth_type.as_str() {
         "signed_jwt" => {}
-        "bearer" => {
-            if token.as_deref().is_some_and(|t| t.trim().is_empty()) {
-                causes.push(Cause::new("auth.token", "auth.token must not be blank."));
-            }
-        }
+        "bearer" => match token.as_deref() {
+            Some("") => causes.push(Cause::new("auth.token", "auth.token must not be blank.")),
+            // It is sent as `Authorization: Bearer <token>`: anything but
+            // visible ASCII would break (or inject into) every call's headers.
+            Some(t) if !t.bytes().all(|b| b.is_ascii_graphic()) => causes.push(Cause::new(
+                "auth.token",
+                "auth.token may hold only visible ASCII characters (no spaces, line breaks or \
+                 other control characters): it is sent in the Authorization header.",
+            )),
+            Some(t) if t.len() > MAX_TOKEN_BYTES => causes.push(Cause::new(
+                "auth.token",
+                format!("auth.token must be at most {MAX_TOKEN_BYTES} characters."),
+            )),
+            _ => {}
+        },
         _ => causes.push(Cause::new(
             "auth.type",
             "auth.type must be \"signed_jwt\" or \"bearer\".",
@@ -232,6 +255,16 @@ impl Services {
             .map(|e| e.id.clone())
             .unwrap_or_else(crate::ids::logout_app_id);
         let mut tx = self.db.begin().await?;
+        // Deactivating an app a rule lists would leave that rule's logout
+        // with nobody to call, the reason deleting it is refused.
+        if existing.as_ref().is_some_and(|e| e.active) && !input.active {
+            crate::policy::store::refuse_if_named(
+                &mut tx,
+                crate::policy::store::RuleReference::LogoutApp,
+                &app_id,
+            )
+            .await?;
+        }
         with_tx!(&mut tx, |conn| if existing.is_some() {
             sqlx::query("UPDATE logout_apps SET name = $1, endpoint_url = $2, client_id = $3, auth_type = $4, bearer_token = $5, subject_format = $6, status = $7, updated_ms = $8 WHERE id = $9")
                 .bind(&input.name)
@@ -346,17 +379,22 @@ impl Services {
                 .post_json(&app.endpoint_url, &headers, &body)
                 .await
             {
-                Ok((status, text)) => {
-                    let meaning = match status {
-                        204 => "success (it accepted a logout for a user it may not have)",
-                        404 => "user not found: the endpoint and authentication work",
-                        401 | 403 => "authentication refused: check the client id or token",
-                        400 => "bad request: check the subject format",
-                        _ => "unexpected answer",
+                Ok(answer) => {
+                    let status = answer.status;
+                    let meaning: String = match status {
+                        204 => "success (it accepted a logout for a user it may not have)".into(),
+                        404 => "user not found: the endpoint and authentication work".into(),
+                        401 | 403 => "authentication refused: check the client id or token".into(),
+                        400 => "bad request: check the subject format".into(),
+                        300..=399 => format!(
+                            "a redirect to {}, which a logout does not follow: use the endpoint's final URL",
+                            answer.location.as_deref().unwrap_or("(no Location)")
+                        ),
+                        _ => "unexpected answer".into(),
                     };
                     format!(
                         "HTTP {status} — {meaning}. {}",
-                        text.chars().take(200).collect::<String>()
+                        answer.body.chars().take(200).collect::<String>()
                     )
                 }
                 Err(e) => format!("The endpoint {e}."),

@@ -300,7 +300,9 @@ impl RiskBuffer {
             state.updated_ms = now;
             state.user_dirty = true;
             state.level_dirty = true;
-        } else if c.level.is_some() && c.reasons.is_some() && state.reason != c.reasons {
+        } else if c.level == Some(new) && c.reasons.is_some() && state.reason != c.reasons {
+            // Only the source that holds the level speaks for it: a lower
+            // report does not put its reason on another source's level.
             state.reason = c.reasons.clone();
             state.user_dirty = true;
         }
@@ -496,6 +498,50 @@ pub(crate) async fn clear_contributions(tx: &mut Tx, user_id: &str) -> Result<()
     loaded(tx, user_id).await?;
     tx.risk.clear(user_id);
     Ok(())
+}
+
+/// Drops, without a history entry, the contributions a source last
+/// reported at or before `cutoff_ms` (when a Universal Logout was decided):
+/// a source that reported a level since, even the same level again, keeps
+/// its contribution. Returns whether any contribution is left.
+pub(crate) async fn clear_contributions_reported_by(
+    tx: &mut Tx,
+    user_id: &str,
+    cutoff_ms: i64,
+) -> Result<bool, CoreError> {
+    loaded(tx, user_id).await?;
+    // Reports already written, and those of this transaction not yet flushed.
+    let mut newer: std::collections::HashSet<String> = crate::with_tx!(tx, |conn| {
+        sqlx::query_scalar::<_, String>(
+            "SELECT DISTINCT source FROM detections WHERE user_id = $1 AND at_ms > $2 AND reported_level IS NOT NULL",
+        )
+        .bind(user_id)
+        .bind(cutoff_ms)
+        .fetch_all(&mut *conn)
+        .await?
+    })
+    .into_iter()
+    .collect();
+    newer.extend(
+        tx.risk
+            .history
+            .iter()
+            .filter(|h| {
+                h.user_id.as_deref() == Some(user_id)
+                    && h.at_ms > cutoff_ms
+                    && h.reported_level.is_some()
+            })
+            .map(|h| h.source.clone()),
+    );
+    let Some(state) = tx.risk.users.get_mut(user_id) else {
+        return Err(CoreError::NotFound(format!("user {user_id}")));
+    };
+    let before = state.contributions.len();
+    state
+        .contributions
+        .retain(|source, (_, since)| *since > cutoff_ms || newer.contains(source));
+    state.user_dirty |= state.contributions.len() != before;
+    Ok(!state.contributions.is_empty())
 }
 
 /// Writes `tx`'s risk changes: contributions, users, then history.

@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -344,7 +345,165 @@ async fn the_timeline_shows_the_rule_and_each_apps_logout(engine: Engine) {
     assert_eq!(timeline[0].entry.new_level, "LOW");
 }
 
+async fn an_admin_lowers_a_provider_high_without_running_the_policy(engine: Engine) {
+    let s = setup(engine).await;
+    // A logout app that refuses (the HIGH stays), and a workflow receiver.
+    let hits: Arc<Mutex<(usize, usize)>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = Router::new()
+        .route(
+            "/revoke",
+            post({
+                let hits = hits.clone();
+                move || async move {
+                    hits.lock().unwrap().0 += 1;
+                    StatusCode::FORBIDDEN
+                }
+            }),
+        )
+        .route(
+            "/flow",
+            post({
+                let hits = hits.clone();
+                move || async move {
+                    hits.lock().unwrap().1 += 1;
+                    StatusCode::NO_CONTENT
+                }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+    let (status, app) = s
+        .server
+        .api(Method::POST, "/api/v1/logout-apps", Some(json!({"name": "CRM", "endpointUrl": format!("{base}/revoke"), "clientId": "crm", "auth": {"type": "signed_jwt"}})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{app}");
+    let (status, w) = s
+        .server
+        .api(
+            Method::POST,
+            "/api/v1/workflows",
+            Some(json!({"name": "Ticket", "url": format!("{base}/flow")})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{w}");
+    for rule in [
+        json!({"name": "High: log out", "priority": 1, "conditions": {"entityRisk": {"level": "HIGH"}},
+            "actions": {"entityRisk": {"actions": [{"action": "TERMINATE_ALL_SESSIONS"}]}}}),
+        json!({"name": "Medium: ticket", "priority": 2, "conditions": {"entityRisk": {"level": "MEDIUM"}},
+            "actions": {"entityRisk": {"actions": [{"action": "RUN_WORKFLOW", "workflow": {"id": w["id"].to_string()}}]}}}),
+    ] {
+        let (status, body) = s
+            .server
+            .api(
+                Method::POST,
+                "/api/v1/policies/00pentityrisk0000001/rules",
+                Some(rule),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let logouts = async || {
+        s.server
+            .log("user.authentication.universal_logout")
+            .await
+            .len()
+    };
+    s.post_level("high").await;
+    for _ in 0..100 {
+        if logouts().await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(logouts().await, 1, "the refused logout ended");
+    assert_eq!(s.level().await, "HIGH");
+
+    // The admin's level holds over the provider's, and lowering runs no rule.
+    let risk = format!("/api/v1/users/{}/risk", s.user_id);
+    let (status, body) = s
+        .server
+        .api(
+            Method::PUT,
+            &risk,
+            Some(json!({"riskLevel": "MEDIUM", "riskReason": "checked with the user"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["riskLevel"], "MEDIUM");
+    assert_eq!(body["reason"], "checked with the user");
+    let (status, body) = s
+        .server
+        .api(
+            Method::PUT,
+            &risk,
+            Some(json!({"riskLevel": "LOW", "riskReason": "false alarm, verified with user"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["riskLevel"], "LOW");
+    let (_, body) = s.server.api(Method::GET, &risk, None).await;
+    assert_eq!(body["riskLevel"], "LOW");
+    assert_eq!(body["reason"], "false alarm, verified with user");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(*hits.lock().unwrap(), (1, 0), "no new logout, no workflow");
+    assert_eq!(s.server.services.outbox_pending().await.unwrap(), 0);
+    assert_eq!(logouts().await, 1);
+    assert_eq!(
+        s.server.log("policy.entity_risk.evaluate").await.len(),
+        1,
+        "only the provider's HIGH was evaluated"
+    );
+    // Both changes are in the history and the System Log.
+    let history = s
+        .server
+        .services
+        .risk_history(&s.user_id, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            history[0].previous_level.as_str(),
+            history[0].new_level.as_str(),
+            history[0].source.as_str()
+        ),
+        ("MEDIUM", "LOW", "admin")
+    );
+    assert_eq!(
+        (
+            history[1].previous_level.as_str(),
+            history[1].new_level.as_str()
+        ),
+        ("HIGH", "MEDIUM")
+    );
+    let detect = s.server.log("user.risk.detect").await;
+    let admin_detect = detect
+        .iter()
+        .find(|e| e.actor.alternate_id.as_deref() == Some(common::ADMIN_EMAIL))
+        .unwrap();
+    assert_eq!(
+        admin_detect.debug_context.debug_data["risk"]["level"],
+        "LOW"
+    );
+    assert_eq!(
+        admin_detect.debug_context.debug_data["risk"]["previousLevel"],
+        "MEDIUM"
+    );
+
+    // A later detection raises it again, as usual.
+    s.post_level("high").await;
+    assert_eq!(s.level().await, "HIGH");
+    for _ in 0..100 {
+        if logouts().await == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(hits.lock().unwrap().0, 2);
+}
+
 on_both_engines!(
+    an_admin_lowers_a_provider_high_without_running_the_policy,
     false_positive_withdraws_the_detection,
     a_superseded_detection_withdraws_nothing,
     the_timeline_shows_the_rule_and_each_apps_logout,

@@ -28,6 +28,11 @@ struct App {
 }
 
 async fn start_app(script: Vec<u16>) -> App {
+    start_app_with(script, Duration::ZERO).await
+}
+
+/// A logout app that takes `delay` to answer each request (recorded on arrival).
+async fn start_app_with(script: Vec<u16>, delay: Duration) -> App {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!(
         "http://{}/oauth/global-token-revocation",
@@ -40,12 +45,19 @@ async fn start_app(script: Vec<u16>) -> App {
         .route(
             "/oauth/global-token-revocation",
             post(
-                |State((seen, script)): State<AppState>,
-                 headers: HeaderMap,
-                 Json(body): Json<Value>| async move {
+                move |State((seen, script)): State<AppState>,
+                      headers: HeaderMap,
+                      Json(body): Json<Value>| async move {
                     seen.lock().unwrap().push((headers, body));
-                    let mut s = script.lock().unwrap();
-                    let status = if s.len() > 1 { s.remove(0) } else { s[0] };
+                    let status = {
+                        let mut s = script.lock().unwrap();
+                        if s.len() > 1 {
+                            s.remove(0)
+                        } else {
+                            s[0]
+                        }
+                    };
+                    tokio::time::sleep(delay).await;
                     StatusCode::from_u16(status).unwrap()
                 },
             ),
@@ -53,6 +65,44 @@ async fn start_app(script: Vec<u16>) -> App {
         .with_state((seen.clone(), script));
     tokio::spawn(async move { axum::serve(listener, router).await.ok() });
     App { url, seen }
+}
+
+/// An endpoint that answers every POST with `status` and a `Location` to
+/// `/landing` on the same server, where anything answers 200 (a login page,
+/// say). Returns the endpoint and the landing page's hit count.
+async fn start_redirecting_app(status: u16) -> (App, Arc<Mutex<usize>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let url = format!("{base}/oauth/global-token-revocation");
+    let seen: Arc<Mutex<Vec<(HeaderMap, Value)>>> = Arc::default();
+    let landed: Arc<Mutex<usize>> = Arc::default();
+    let landing = format!("{base}/landing");
+    let router = Router::new()
+        .route(
+            "/oauth/global-token-revocation",
+            post({
+                let seen = seen.clone();
+                move |headers: HeaderMap, Json(body): Json<Value>| async move {
+                    seen.lock().unwrap().push((headers, body));
+                    (
+                        StatusCode::from_u16(status).unwrap(),
+                        [(axum::http::header::LOCATION, landing)],
+                    )
+                }
+            }),
+        )
+        .route(
+            "/landing",
+            axum::routing::any({
+                let landed = landed.clone();
+                move || async move {
+                    *landed.lock().unwrap() += 1;
+                    StatusCode::OK
+                }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+    (App { url, seen }, landed)
 }
 
 struct Setup {
@@ -271,6 +321,12 @@ async fn retries_transient_failures_and_records_final_ones(engine: Engine) {
         .into_iter()
         .filter(|e| e.outcome.result == "FAILURE")
         .collect();
+    // The 503 (retried) and the 403 (final); only the retry names a next attempt.
+    assert_eq!(failures.len(), 2);
+    let failures: Vec<_> = failures
+        .into_iter()
+        .filter(|e| !e.debug_context.debug_data.contains_key("nextAttempt"))
+        .collect();
     assert_eq!(failures.len(), 1);
     assert!(failures[0]
         .outcome
@@ -280,21 +336,344 @@ async fn retries_transient_failures_and_records_final_ones(engine: Engine) {
         .contains("403"));
 }
 
-async fn no_app_means_an_immediate_reset(engine: Engine) {
+async fn a_logout_with_no_app_to_call_fails_and_keeps_the_risk(engine: Engine) {
     let s = setup(engine).await;
+    // No logout app at all (a fresh install): nobody was logged out.
     s.post_high().await;
     assert_eq!(
         s.level().await,
-        "LOW",
-        "with no logout app the reset commits with the SET"
+        "HIGH",
+        "a logout that called no app resets nothing"
     );
-    assert_eq!(
-        s.server
+    let logouts = s.server.log("user.authentication.universal_logout").await;
+    assert_eq!(logouts.len(), 1);
+    assert_eq!(logouts[0].outcome.result, "FAILURE");
+    assert!(
+        logouts[0]
+            .outcome
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("no active logout app to call"),
+        "{:?}",
+        logouts[0].outcome
+    );
+
+    // An app a rule names cannot be deactivated, as it cannot be deleted.
+    let app = start_app(vec![204]).await;
+    let app_id = s
+        .add_app(&app, "crm", json!({"type": "signed_jwt"}), "email")
+        .await;
+    let (status, rule) = s
+        .server
+        .api(
+            Method::POST,
+            POLICY,
+            Some(json!({"name": "High: CRM only", "priority": 1, "conditions": {"entityRisk": {"level": "HIGH"}},
+                "actions": {"entityRisk": {"actions": [{"action": "TERMINATE_ALL_SESSIONS", "universalLogout": {"apps": [app_id]}}]}}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rule}");
+    let body = |status: &str| json!({"name": "crm", "endpointUrl": app.url, "clientId": "client-crm", "auth": {"type": "signed_jwt"}, "status": status});
+    let path = format!("/api/v1/logout-apps/{app_id}");
+    let (status, refused) = s
+        .server
+        .api(Method::PUT, &path, Some(body("INACTIVE")))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["errorCode"], "E0000001");
+    assert!(
+        refused["errorCauses"][0]["errorSummary"]
+            .as_str()
+            .unwrap()
+            .contains("\"High: CRM only\""),
+        "{refused}"
+    );
+    let (_, stored) = s.server.api(Method::GET, &path, None).await;
+    assert_eq!(stored["status"], "ACTIVE");
+    let (status, kept) = s.server.api(Method::PUT, &path, Some(body("ACTIVE"))).await;
+    assert_eq!(status, StatusCode::OK, "other changes stay allowed: {kept}");
+
+    // A rule naming only an app that was already inactive: still nobody to call.
+    let (status, idle) = s
+        .server
+        .api(Method::POST, "/api/v1/logout-apps", Some(json!({"name": "idle", "endpointUrl": app.url, "clientId": "idle", "auth": {"type": "signed_jwt"}, "status": "INACTIVE"})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{idle}");
+    let (status, rule) = s
+        .server
+        .api(
+            Method::POST,
+            POLICY,
+            Some(json!({"name": "High: idle app", "priority": 1, "conditions": {"entityRisk": {"level": "HIGH"}},
+                "actions": {"entityRisk": {"actions": [{"action": "TERMINATE_ALL_SESSIONS", "universalLogout": {"apps": [idle["id"]]}}]}}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rule}");
+    s.post_high().await;
+    let logouts = s.server.log("user.authentication.universal_logout").await;
+    assert_eq!(logouts.len(), 2);
+    assert_eq!(logouts[0].outcome.result, "FAILURE");
+    assert_eq!(s.level().await, "HIGH");
+    assert!(app.seen.lock().unwrap().is_empty());
+}
+
+async fn a_redirect_is_a_failed_call_not_a_logout(engine: Engine) {
+    let s = setup(engine).await;
+    let (app, landed) = start_redirecting_app(302).await;
+    s.add_app(&app, "redirecting", json!({"type": "signed_jwt"}), "email")
+        .await;
+    s.post_high().await;
+    s.wait_until("the logout to end", async || {
+        !s.server
             .log("user.authentication.universal_logout")
             .await
-            .len(),
-        1
+            .is_empty()
+    })
+    .await;
+    let logout = &s.server.log("user.authentication.universal_logout").await[0];
+    assert_eq!(logout.outcome.result, "FAILURE");
+    assert_eq!(s.level().await, "HIGH", "a redirect confirms nothing");
+    assert_eq!(*landed.lock().unwrap(), 0, "the redirect is not followed");
+    assert_eq!(
+        app.seen.lock().unwrap().len(),
+        1,
+        "a 3xx is final, not retried"
     );
+    let failure = s
+        .server
+        .log("policy.entity_risk.action")
+        .await
+        .into_iter()
+        .find(|e| e.outcome.result == "FAILURE")
+        .unwrap();
+    let reason = failure.outcome.reason.unwrap();
+    assert!(reason.contains("HTTP 302"), "{reason}");
+    assert!(
+        reason.contains("/landing"),
+        "the Location is named: {reason}"
+    );
+
+    // A workflow webhook that redirects fails the same way.
+    let (hook, hook_landed) = start_redirecting_app(307).await;
+    let (status, w) = s
+        .server
+        .api(
+            Method::POST,
+            "/api/v1/workflows",
+            Some(json!({"name": "Ticket", "url": hook.url})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{w}");
+    let (status, rule) = s
+        .server
+        .api(
+            Method::POST,
+            POLICY,
+            Some(json!({"name": "Medium: ticket", "priority": 1, "conditions": {"entityRisk": {"level": "MEDIUM"}},
+                "actions": {"entityRisk": {"actions": [{"action": "RUN_WORKFLOW", "workflow": {"id": w["id"].to_string()}}]}}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rule}");
+    // Down to LOW first: only a raise runs the policy.
+    s.server
+        .api(
+            Method::PUT,
+            &format!("/api/v1/users/{}/risk", s.user_id),
+            Some(json!({"riskLevel": "LOW"})),
+        )
+        .await;
+    let (status, _) = s
+        .server
+        .api(
+            Method::PUT,
+            &format!("/api/v1/users/{}/risk", s.user_id),
+            Some(json!({"riskLevel": "MEDIUM"})),
+        )
+        .await;
+    assert!(status.is_success());
+    s.wait_until("the workflow call", async || {
+        !s.server
+            .log("workflows.user.delegatedflow.run")
+            .await
+            .is_empty()
+    })
+    .await;
+    let run = &s.server.log("workflows.user.delegatedflow.run").await[0];
+    assert_eq!(run.outcome.result, "FAILURE");
+    assert!(run.outcome.reason.as_deref().unwrap().contains("HTTP 307"));
+    assert_eq!(*hook_landed.lock().unwrap(), 0);
+    assert_eq!(hook.seen.lock().unwrap().len(), 1);
+}
+
+async fn a_finished_logout_keeps_detections_that_arrived_while_it_ran(engine: Engine) {
+    let s = setup(engine).await;
+    let slow = start_app_with(vec![204], Duration::from_millis(1500)).await;
+    s.add_app(&slow, "slow", json!({"type": "signed_jwt"}), "email")
+        .await;
+    // A provider's HIGH is only logged; the admin's HIGH (the setup's rule, now 2nd) logs out.
+    let (status, rule) = s
+        .server
+        .api(
+            Method::POST,
+            POLICY,
+            Some(json!({"name": "Provider: log only", "priority": 1,
+                "conditions": {"entityRisk": {"level": "HIGH"}, "riskDetectionTypes": {"include": ["SECURITY_EVENTS_PROVIDER_REPORTED_RISK"]}},
+                "actions": {"entityRisk": {"actions": []}}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rule}");
+    let (status, _) = s
+        .server
+        .api(
+            Method::PUT,
+            &format!("/api/v1/users/{}/risk", s.user_id),
+            Some(json!({"riskLevel": "HIGH"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    s.wait_until("the logout call to be in flight", async || {
+        !slow.seen.lock().unwrap().is_empty()
+    })
+    .await;
+    // A fresh detection while the app is still answering.
+    s.post_high().await;
+    s.wait_until("the logout to end", async || {
+        !s.server
+            .log("user.authentication.universal_logout")
+            .await
+            .is_empty()
+    })
+    .await;
+    let logout = &s.server.log("user.authentication.universal_logout").await[0];
+    assert_eq!(logout.outcome.result, "SUCCESS");
+    assert_eq!(slow.seen.lock().unwrap().len(), 1);
+    assert_eq!(
+        s.level().await,
+        "HIGH",
+        "the provider's newer HIGH outlives the earlier logout"
+    );
+    let contributions = s
+        .server
+        .services
+        .risk_contributions(&s.user_id)
+        .await
+        .unwrap();
+    assert!(
+        !contributions.iter().any(|(source, _)| source == "admin"),
+        "what the logout answered is cleared: {contributions:?}"
+    );
+    assert!(
+        contributions
+            .iter()
+            .any(|(source, level)| source != "admin" && source != "riskline" && level == "HIGH"),
+        "{contributions:?}"
+    );
+    let history = s
+        .server
+        .services
+        .risk_history(&s.user_id, 10)
+        .await
+        .unwrap();
+    assert_eq!(history[0].detection, "UNIVERSAL_LOGOUT_RESET");
+    assert_eq!(history[0].new_level, "HIGH");
+}
+
+async fn each_failed_attempt_shows_in_the_system_log(engine: Engine) {
+    let s = setup(engine).await;
+    let flaky = start_app(vec![500, 500, 204]).await;
+    s.add_app(&flaky, "flaky", json!({"type": "signed_jwt"}), "email")
+        .await;
+    s.post_high().await;
+    // The first failure is visible at once, long before the retry window ends.
+    s.wait_until("the first failed attempt", async || {
+        s.server
+            .log("policy.entity_risk.action")
+            .await
+            .iter()
+            .any(|e| e.outcome.result == "FAILURE")
+    })
+    .await;
+    let first = s
+        .server
+        .log("policy.entity_risk.action")
+        .await
+        .into_iter()
+        .find(|e| e.outcome.result == "FAILURE")
+        .unwrap();
+    let reason = first.outcome.reason.clone().unwrap();
+    assert!(reason.contains("HTTP 500"), "{reason}");
+    assert!(reason.contains("attempt 1"), "{reason}");
+    assert!(reason.contains("next attempt at"), "{reason}");
+    assert!(first.debug_context.debug_data["nextAttempt"].is_string());
+    s.wait_until("the logout to end", async || s.level().await == "LOW")
+        .await;
+    let actions = s.server.log("policy.entity_risk.action").await;
+    let failures = actions
+        .iter()
+        .filter(|e| e.outcome.result == "FAILURE")
+        .count();
+    assert_eq!(failures, 2, "one event per failed attempt");
+    assert_eq!(flaky.seen.lock().unwrap().len(), 3);
+    let logout = &s.server.log("user.authentication.universal_logout").await[0];
+    assert_eq!(logout.outcome.result, "SUCCESS");
+    assert_eq!(s.server.services.outbox_pending().await.unwrap(), 0);
+}
+
+async fn header_breaking_settings_are_refused(engine: Engine) {
+    let s = setup(engine).await;
+    let app = start_app(vec![204]).await;
+    let body = |token: &str, client: &str| json!({"name": "crm", "endpointUrl": app.url, "clientId": client, "auth": {"type": "bearer", "token": token}});
+    for (token, client, field) in [
+        ("abc\r\nX-Injected: 1", "crm", "auth.token"),
+        ("abc\u{7f}def", "crm", "auth.token"),
+        ("abc def", "crm", "auth.token"),
+        ("tökén", "crm", "auth.token"),
+        ("good-token", "c\r\nX: y", "clientId"),
+    ] {
+        let (status, refused) = s
+            .server
+            .api(
+                Method::POST,
+                "/api/v1/logout-apps",
+                Some(body(token, client)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{token:?}: {refused}");
+        assert_eq!(refused["errorCode"], "E0000001");
+        assert!(
+            refused["errorCauses"][0]["errorSummary"]
+                .as_str()
+                .unwrap()
+                .starts_with(field),
+            "{refused}"
+        );
+    }
+    let (_, apps) = s.server.api(Method::GET, "/api/v1/logout-apps", None).await;
+    assert_eq!(apps, json!([]), "nothing was stored");
+    // A replace is checked the same way, and the stored token still works.
+    let id = s
+        .add_app(
+            &app,
+            "crm",
+            json!({"type": "bearer", "token": "  good-token\n"}),
+            "email",
+        )
+        .await;
+    let (status, refused) = s
+        .server
+        .api(
+            Method::PUT,
+            &format!("/api/v1/logout-apps/{id}"),
+            Some(body("abc\r\nX-Injected: 1", "crm")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    s.post_high().await;
+    s.wait_until("the risk reset", async || s.level().await == "LOW")
+        .await;
+    let (headers, _) = app.seen.lock().unwrap()[0].clone();
+    assert_eq!(headers["authorization"], "Bearer good-token");
 }
 
 async fn runs_a_delegated_workflow_with_a_valid_signature(engine: Engine) {
@@ -478,5 +857,9 @@ crate::on_both_engines!(
     runs_a_delegated_workflow_with_a_valid_signature,
     logs_out_with_a_signed_request_and_resets_risk,
     retries_transient_failures_and_records_final_ones,
-    no_app_means_an_immediate_reset,
+    a_logout_with_no_app_to_call_fails_and_keeps_the_risk,
+    a_redirect_is_a_failed_call_not_a_logout,
+    a_finished_logout_keeps_detections_that_arrived_while_it_ran,
+    each_failed_attempt_shows_in_the_system_log,
+    header_breaking_settings_are_refused,
 );

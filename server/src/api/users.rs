@@ -205,7 +205,10 @@ async fn put_risk(
     } else {
         StatusCode::OK
     };
-    let mut json = risk_json(&user, &state.services.settings.base_url);
-    json["reason"] = Value::String(reason);
-    Ok((status, Json(json)))
+    // The admin's level and reason now hold (they replace the other
+    // contributions): the stored risk is what was asked for.
+    Ok((
+        status,
+        Json(risk_json(&user, &state.services.settings.base_url)),
+    ))
 }

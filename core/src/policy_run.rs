@@ -3,14 +3,15 @@
 
 use serde_json::{json, Value};
 
-use crate::actions::{enqueue_logout, enqueue_workflow, AppSelection};
+use crate::actions::{enqueue_logout, enqueue_workflow, AppSelection, WORKFLOW_CALL};
 use crate::db::Tx;
 use crate::directory::User;
 use crate::error::CoreError;
-use crate::policy::{self, policy_log_target, rule_log_target, LogoutApps, RuleAction};
+use crate::policy::{self, policy_log_target, rule_log_target, LogoutApps, Rule, RuleAction};
 use crate::risk::{log_kind, HistoryRef, RuleOutcome};
 use crate::set::RiskLevel;
 use crate::syslog::{self, LogActor, LogEvent};
+use crate::with_tx;
 
 /// Where the policy's `evaluate` and `action` System Log events go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,10 +23,56 @@ pub enum PolicyLog {
     Rendered,
 }
 
+/// The outbox or logout id of an action `rule` already owes `user` and has
+/// not finished: a Universal Logout of the rule's still running, or a call to
+/// its workflow for this user not yet delivered. Rows this transaction wrote
+/// count, so a SET carrying several events for one user acts once.
+async fn pending_action(
+    tx: &mut Tx,
+    user: &User,
+    rule: &Rule,
+) -> Result<Option<String>, CoreError> {
+    const LOGOUT: &str = "SELECT id FROM logouts WHERE user_id = $1 AND rule_id = $2 \
+                          AND status = 'PENDING' ORDER BY created_ms, id LIMIT 1";
+    const CALLS: &str = "SELECT id, payload FROM outbox WHERE kind = $1 AND user_id = $2 \
+                         AND target_id = $3 AND status = 'PENDING' ORDER BY created_ms, id";
+    match &rule.action {
+        RuleAction::None => Ok(None),
+        RuleAction::TerminateAllSessions { .. } => {
+            let id: Option<String> = with_tx!(tx, |conn| sqlx::query_scalar(LOGOUT)
+                .bind(&user.id)
+                .bind(&rule.id)
+                .fetch_optional(&mut *conn)
+                .await?);
+            Ok(id)
+        }
+        RuleAction::RunWorkflow { workflow_id } => {
+            let rows: Vec<(String, String)> = with_tx!(tx, |conn| sqlx::query_as(CALLS)
+                .bind(WORKFLOW_CALL)
+                .bind(&user.id)
+                .bind(workflow_id.to_string())
+                .fetch_all(&mut *conn)
+                .await?);
+            // Another rule may run the same workflow: only this rule's call counts.
+            Ok(rows.into_iter().find_map(|(id, payload)| {
+                let doc: Value = serde_json::from_str(&payload).ok()?;
+                (doc["rule"]["id"].as_str() == Some(rule.id.as_str())).then_some(id)
+            }))
+        }
+    }
+}
+
 /// Evaluates the policy for `user` at its new `level` after `detection`,
 /// logs `policy.entity_risk.evaluate` and `policy.entity_risk.action` (see
 /// [`PolicyLog`]), and enqueues what the matched rule asks for. The rule and
 /// the action it owed are noted on the detection's history entry `history`.
+///
+/// A rule's action does not start again for a user while the same rule's
+/// previous action for that user is still pending (see [`pending_action`]):
+/// each repeated detection at the rule's level, or each event of one SET,
+/// would otherwise start another logout of the same apps under a new
+/// Idempotency-Key. The evaluation is still logged, naming the pending
+/// action; no `policy.entity_risk.action` event is written for it.
 #[allow(clippy::too_many_arguments)]
 pub async fn run_policy(
     tx: &mut Tx,
@@ -45,13 +92,14 @@ pub async fn run_policy(
         return Ok(());
     };
     let rule = &rule;
+    let pending = pending_action(tx, user, rule).await?;
     let risk = json!({ "level": level.as_str(), "detectionName": detection });
     // The uuids the workflow document names: the stored events', or those
     // the detection's row renders (derived from its seq).
     let (evaluate, mut action, event_ids) = match (log, history) {
         (PolicyLog::Rendered, Some(entry)) => {
             let ids = match rule.action {
-                RuleAction::RunWorkflow { .. } => {
+                RuleAction::RunWorkflow { .. } if pending.is_none() => {
                     let seq = crate::risk::assign_seq(tx, entry).await?;
                     [
                         crate::detection_log::rendered_uuid(seq, 2),
@@ -72,6 +120,9 @@ pub async fn run_policy(
             .with_target(policy_log_target())
             .with_target(rule_log_target(rule))
             .with_debug("Risk", risk.clone());
+            if let Some(id) = &pending {
+                evaluate = evaluate.with_debug("PendingAction", id.clone());
+            }
             evaluate.transaction.id = transaction_id.to_string();
             let mut action = LogEvent::new(
                 "policy.entity_risk.action",
@@ -94,7 +145,14 @@ pub async fn run_policy(
     let mut detail = json!({ "priority": rule.priority, "status": rule.status.as_str() });
     let mut logout_ref: Option<String> = None;
     let mut delivery_ref: Option<String> = None;
+    if let Some(id) = &pending {
+        // Not a new logout or call: the detection names none (reports count
+        // those), and no action event is written.
+        detail["pendingAction"] = Value::from(id.clone());
+        action = None;
+    }
     match &rule.action {
+        _ if pending.is_some() => {}
         RuleAction::None => {}
         RuleAction::TerminateAllSessions { apps } => {
             let (selection, mode) = match apps {
@@ -147,8 +205,11 @@ pub async fn run_policy(
             },
         );
         if log == PolicyLog::Rendered {
-            tx.risk
-                .add_log_kinds(entry, log_kind::EVALUATE | log_kind::ACTION);
+            let kinds = match pending {
+                Some(_) => log_kind::EVALUATE,
+                None => log_kind::EVALUATE | log_kind::ACTION,
+            };
+            tx.risk.add_log_kinds(entry, kinds);
         }
     }
     match &action {

@@ -160,10 +160,16 @@ impl Services {
         let now = now_ms();
         let mut tx = self.db.begin().await?;
         let id: i64 = with_tx!(&mut tx, |conn| {
-            // Numeric ids, as Okta's workflow ids are; the insert locks the table's tail.
-            let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM workflows")
-                .fetch_one(&mut *conn)
-                .await?;
+            // Numeric ids, as Okta's workflow ids are, from a counter that
+            // never goes back (migration 0014): an id a rule or an owed call
+            // names never comes to mean another workflow. Taking the next
+            // one locks the counter until commit, so concurrent creates
+            // (replicas on PostgreSQL) get distinct ids.
+            let next: i64 = sqlx::query_scalar(
+                "UPDATE workflow_ids SET last_id = last_id + 1 WHERE one = 1 RETURNING last_id",
+            )
+            .fetch_one(&mut *conn)
+            .await?;
             sqlx::query("INSERT INTO workflows (id, name, url, secret, status, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $6)")
                 .bind(next)
                 .bind(name)
@@ -202,11 +208,21 @@ impl Services {
         active: bool,
     ) -> Result<Workflow, CoreError> {
         by.require_write()?;
-        self.get_workflow(id).await?;
+        let existing = self.get_workflow(id).await?;
         self.fetcher
             .check_url(url)
             .map_err(|e| CoreError::invalid("url", format!("The URL {e}.")))?;
         let mut tx = self.db.begin().await?;
+        // Deactivating a workflow a rule runs would make that rule's calls
+        // fail, the reason deleting it is refused.
+        if existing.active && !active {
+            crate::policy::store::refuse_if_named(
+                &mut tx,
+                crate::policy::store::RuleReference::Workflow,
+                &id.to_string(),
+            )
+            .await?;
+        }
         with_tx!(&mut tx, |conn| sqlx::query(
             "UPDATE workflows SET name = $1, url = $2, status = $3, updated_ms = $4 WHERE id = $5"
         )
@@ -236,10 +252,18 @@ impl Services {
         self.get_workflow(id).await
     }
 
+    /// Deletes a workflow no rule names (a rule naming it would silently
+    /// stop running anything; see `refuse_if_named`).
     pub async fn delete_workflow(&self, by: &Principal, id: i64) -> Result<(), CoreError> {
         by.require_write()?;
         let workflow = self.get_workflow(id).await?;
         let mut tx = self.db.begin().await?;
+        crate::policy::store::refuse_if_named(
+            &mut tx,
+            crate::policy::store::RuleReference::Workflow,
+            &id.to_string(),
+        )
+        .await?;
         with_tx!(&mut tx, |conn| sqlx::query(
             "DELETE FROM workflows WHERE id = $1"
         )

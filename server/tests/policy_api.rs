@@ -3,7 +3,13 @@
 
 mod common;
 
-use axum::http::StatusCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
 use common::{Engine, TestServer};
 use reqwest::Method;
 use riskline_core::policy::{
@@ -77,6 +83,19 @@ fn assert_invalid(status: StatusCode, body: &Value, field: &str) {
             .starts_with(&format!("{field}:"))),
         "no cause names {field}: {body}"
     );
+}
+
+/// Adds a delegated workflow; its numeric id.
+async fn add_workflow(s: &TestServer, name: &str) -> i64 {
+    let (status, w) = s
+        .api(
+            Method::POST,
+            "/api/v1/workflows",
+            Some(json!({"name": name, "url": "http://127.0.0.1:9/hook"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{w}");
+    w["id"].as_i64().unwrap()
 }
 
 async fn admin(s: &TestServer) -> Principal {
@@ -174,15 +193,20 @@ async fn policy_and_catch_all(engine: Engine) {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    // Its action may change; its name, conditions and priority may not.
+    // Its action may change (to a workflow that exists); its name,
+    // conditions and priority may not.
     let mut edited = c.clone();
     edited["actions"] =
         json!({"entityRisk": {"actions": [{"action": "RUN_WORKFLOW", "workflow": {"id": "77"}}]}});
+    let (status, e) = s.api(Method::PUT, &catch_all, Some(edited.clone())).await;
+    assert_invalid(status, &e, "actions.entityRisk.actions[0].workflow.id");
+    let wf = add_workflow(&s, "Ticket").await;
+    edited["actions"] = json!({"entityRisk": {"actions": [{"action": "RUN_WORKFLOW", "workflow": {"id": wf.to_string()}}]}});
     let (status, put) = s.api(Method::PUT, &catch_all, Some(edited.clone())).await;
     assert_eq!(status, StatusCode::OK, "{put}");
     assert_eq!(
         put["actions"]["entityRisk"]["actions"][0]["workflow"]["id"],
-        77
+        wf
     );
     assert_eq!(put["priority"], 99);
     let mut renamed = edited.clone();
@@ -343,7 +367,7 @@ async fn lifecycle_and_log_events(engine: Engine) {
         r["conditions"],
         json!({
             "people": {"groups": {"include": [], "exclude": []}, "users": {"include": [], "exclude": []}},
-            "riskDetectionTypes": {"include": ["SECURITY_EVENTS_PROVIDER_REPORTED_RISK"]},
+            "riskDetectionTypes": {"include": ["SECURITY_EVENTS_PROVIDER_REPORTED_RISK"], "exclude": []},
             "entityRisk": {"level": "HIGH"}
         })
     );
@@ -509,16 +533,16 @@ async fn validation(engine: Engine) {
     assert_eq!(order(&s).await, names(&[("Catch-all rule", 99)]));
 
     // The same rule with existing ids, and a workflow id as a string.
+    let wf = add_workflow(&s, "Ticket").await;
     let mut ok = rule_body("Workflow for executives", None);
     ok["conditions"]["people"]["groups"]["include"] = json!([gid]);
     ok["conditions"]["people"]["users"]["exclude"] = json!([uid]);
-    ok["actions"] =
-        json!({"entityRisk": {"actions": [{"action": "RUN_WORKFLOW", "workflow": {"id": "123"}}]}});
+    ok["actions"] = json!({"entityRisk": {"actions": [{"action": "RUN_WORKFLOW", "workflow": {"id": wf.to_string()}}]}});
     let (status, r) = s.api(Method::POST, RULES, Some(ok)).await;
     assert_eq!(status, StatusCode::OK, "{r}");
     assert_eq!(
         r["actions"],
-        json!({"entityRisk": {"actions": [{"action": "RUN_WORKFLOW", "workflow": {"id": 123}}]}})
+        json!({"entityRisk": {"actions": [{"action": "RUN_WORKFLOW", "workflow": {"id": wf}}]}})
     );
     assert_eq!(r["conditions"]["people"]["groups"]["include"], json!([gid]));
     // Validation on PUT too.
@@ -590,10 +614,11 @@ async fn receiver_functions(engine: Engine) {
     let gid = s
         .post_for_id("/api/v1/groups", json!({"profile": {"name": "Executives"}}))
         .await;
+    let wf = add_workflow(&s, "Ticket").await;
     let mut exec = rule_body("Executives", None);
     exec["conditions"]["people"]["groups"]["include"] = json!([gid]);
     exec["actions"] =
-        json!({"entityRisk": {"actions": [{"action": "RUN_WORKFLOW", "workflow": {"id": 9}}]}});
+        json!({"entityRisk": {"actions": [{"action": "RUN_WORKFLOW", "workflow": {"id": wf}}]}});
     let (status, r) = s.api(Method::POST, RULES, Some(exec)).await;
     assert_eq!(status, StatusCode::OK, "{r}");
     let generic = create(&s, "Everyone high", None).await;
@@ -637,7 +662,7 @@ async fn receiver_functions(engine: Engine) {
 
     let hit = evaluate(&rules, &input(&uid, &groups, RiskLevel::High)).unwrap();
     assert_eq!(hit.name, "Executives");
-    assert_eq!(hit.action, RuleAction::RunWorkflow { workflow_id: 9 });
+    assert_eq!(hit.action, RuleAction::RunWorkflow { workflow_id: wf });
     let hit = evaluate(&rules, &input("00uother", &[], RiskLevel::High)).unwrap();
     assert_eq!(hit.id, generic);
     let hit = evaluate(&rules, &input(&uid, &groups, RiskLevel::Medium)).unwrap();
@@ -727,6 +752,313 @@ async fn named_references_cannot_be_removed(engine: Engine) {
     }
 }
 
+/// H2: a workflow id is never handed out twice (not after deleting the
+/// newest, nor under concurrent creates), a workflow a rule names cannot be
+/// deleted, and a rule cannot name a workflow that does not exist.
+async fn workflows_named_by_rules_keep_their_ids(engine: Engine) {
+    let s = std::sync::Arc::new(TestServer::start(engine).await);
+    let first = add_workflow(&s, "WF-A").await;
+    let second = add_workflow(&s, "WF-B").await;
+    assert!(second > first);
+
+    // Deleting the newest does not give its id to the next one.
+    let (status, e) = s
+        .api(Method::DELETE, &format!("/api/v1/workflows/{second}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{e}");
+    let third = add_workflow(&s, "WF-C (other team)").await;
+    assert!(third > second, "{third} reuses a deleted id");
+
+    // A rule may name only a workflow that exists.
+    let mut body = rule_body("Ticket for high risk", None);
+    body["actions"] = json!({"entityRisk": {"actions": [{"action": "RUN_WORKFLOW", "workflow": {"id": second}}]}});
+    let (status, e) = s.api(Method::POST, RULES, Some(body.clone())).await;
+    assert_invalid(status, &e, "actions.entityRisk.actions[0].workflow.id");
+    assert_eq!(
+        e["errorCauses"][0]["errorSummary"],
+        format!("actions.entityRisk.actions[0].workflow.id: No delegated workflow has the id {second}; add it under /api/v1/workflows first."),
+    );
+    body["actions"]["entityRisk"]["actions"][0]["workflow"]["id"] = json!(third.to_string());
+    let (status, rule) = s.api(Method::POST, RULES, Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{rule}");
+    let rule_id = rule["id"].as_str().unwrap().to_string();
+
+    // ... and while it does, that workflow stays.
+    let path = format!("/api/v1/workflows/{third}");
+    let (status, e) = s.api(Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(e["errorCode"], "E0000001", "{e}");
+    assert_eq!(
+        e["errorCauses"][0]["errorSummary"],
+        "The Entity Risk Policy rule \"Ticket for high risk\" names this workflow: remove it from that rule first."
+    );
+    let (status, current) = s.api(Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.log("workflows.flow.delete").await.len(), 1);
+    // Nor can it be deactivated; other edits are fine.
+    let edit = |status: &str| json!({"name": "Renamed", "url": current["url"], "status": status});
+    let (status, e) = s.api(Method::PUT, &path, Some(edit("INACTIVE"))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    assert!(
+        e["errorCauses"][0]["errorSummary"]
+            .as_str()
+            .unwrap()
+            .contains("remove it from that rule first"),
+        "{e}"
+    );
+    let (status, renamed) = s.api(Method::PUT, &path, Some(edit("ACTIVE"))).await;
+    assert_eq!(status, StatusCode::OK, "{renamed}");
+    assert_eq!(renamed["status"], "ACTIVE");
+    let (status, _) = s
+        .api(Method::DELETE, &format!("{RULES}/{rule_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = s.api(Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // Concurrent creates (PostgreSQL gave duplicate-key 500s) all succeed,
+    // with distinct ids past every earlier one.
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            add_workflow(&s, &format!("parallel {i}")).await
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 10, "{ids:?}");
+    assert!(ids[0] > third, "{ids:?}");
+}
+
+/// H4 and L4: top-level typos are refused (not read as "match everyone" or
+/// "log only"), `conditions` and `actions` are required, a reference error
+/// names its field once, and `priority: 2.0` is an integer.
+async fn rule_body_mistakes_are_refused(engine: Engine) {
+    let s = TestServer::start(engine).await;
+    let terminate = json!({"entityRisk": {"actions": [{"action": "TERMINATE_ALL_SESSIONS"}]}});
+    let typo = json!({"name": "typo rule", "condition": {"entityRisk": {"level": "HIGH"}}, "actions": terminate});
+    let (status, e) = s.api(Method::POST, RULES, Some(typo)).await;
+    assert_invalid(status, &e, "condition");
+    assert_invalid(status, &e, "conditions");
+    assert!(e.to_string().contains("Did you mean conditions?"), "{e}");
+    let missing = json!({"name": "no conditions", "actions": terminate});
+    let (status, e) = s.api(Method::POST, RULES, Some(missing)).await;
+    assert_invalid(status, &e, "conditions");
+    let singular = json!({"name": "singular", "conditions": {"entityRisk": {"level": "HIGH"}}, "action": terminate});
+    let (status, e) = s.api(Method::POST, RULES, Some(singular)).await;
+    assert_invalid(status, &e, "action");
+    assert_invalid(status, &e, "actions");
+    assert_eq!(order(&s).await, names(&[("Catch-all rule", 99)]));
+
+    // On PUT too; a GET body still goes back as it came.
+    let id = create(&s, "A", None).await;
+    let rule = format!("{RULES}/{id}");
+    let (_, got) = s.api(Method::GET, &rule, None).await;
+    let mut typo = got.clone();
+    typo["condition"] = typo["conditions"].take();
+    typo.as_object_mut().unwrap().remove("conditions");
+    let (status, e) = s.api(Method::PUT, &rule, Some(typo)).await;
+    assert_invalid(status, &e, "condition");
+    let (status, put) = s.api(Method::PUT, &rule, Some(got.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{put}");
+    assert_eq!(put["conditions"], got["conditions"]);
+
+    let mut unknown_group = rule_body("R", None);
+    unknown_group["conditions"]["people"]["groups"]["include"] = json!(["00gmissing"]);
+    let (status, e) = s.api(Method::POST, RULES, Some(unknown_group)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(
+        e["errorCauses"][0]["errorSummary"],
+        "conditions.people.groups.include: No group has the id 00gmissing."
+    );
+    let mut float = rule_body("B", None);
+    float["priority"] = json!(1.0);
+    let (status, r) = s.api(Method::POST, RULES, Some(float)).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["priority"], 1);
+}
+
+/// M5: Okta's SDKs and Terraform drop `universalLogout` on a GET→PUT; the
+/// rule keeps its apps rather than widening to ALL. Sending it still counts.
+async fn round_trip_without_universal_logout_keeps_apps(engine: Engine) {
+    let s = TestServer::start(engine).await;
+    let app_id = s
+        .post_for_id("/api/v1/logout-apps", json!({"name": "CRM", "endpointUrl": "https://crm.example/revoke", "clientId": "crm", "auth": {"type": "signed_jwt"}}))
+        .await;
+    let mut body = rule_body("Scoped", None);
+    body["actions"] = json!({"entityRisk": {"actions": [{"action": "TERMINATE_ALL_SESSIONS", "universalLogout": {"apps": [app_id]}}]}});
+    let (status, r) = s.api(Method::POST, RULES, Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let rule = format!("{RULES}/{}", r["id"].as_str().unwrap());
+    let scoped = json!({"entityRisk": {"actions": [{"action": "TERMINATE_ALL_SESSIONS", "universalLogout": {"apps": [app_id]}}]}});
+
+    // What the SDK sends back: the GET body without the member it does not know.
+    let (_, mut sdk) = s.api(Method::GET, &rule, None).await;
+    sdk["name"] = json!("Scoped, renamed");
+    sdk["actions"]["entityRisk"]["actions"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("universalLogout");
+    let (status, put) = s.api(Method::PUT, &rule, Some(sdk.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{put}");
+    assert_eq!(put["name"], "Scoped, renamed");
+    assert_eq!(put["actions"], scoped);
+    let (_, stored) = s.api(Method::GET, &rule, None).await;
+    assert_eq!(stored["actions"], scoped);
+
+    // Widening has to be asked for.
+    sdk["actions"]["entityRisk"]["actions"][0]["universalLogout"] = json!({"apps": "ALL"});
+    let (status, put) = s.api(Method::PUT, &rule, Some(sdk)).await;
+    assert_eq!(status, StatusCode::OK, "{put}");
+    assert_eq!(
+        put["actions"]["entityRisk"]["actions"][0]["universalLogout"]["apps"],
+        "ALL"
+    );
+}
+
+/// A logout app that records each call's `Idempotency-Key` and answers 503,
+/// so its logout stays pending (retried) for the rest of the test.
+async fn unavailable_app() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/gtr", listener.local_addr().unwrap());
+    let keys: Arc<Mutex<Vec<String>>> = Arc::default();
+    let router = Router::new()
+        .route(
+            "/gtr",
+            post(
+                |State(keys): State<Arc<Mutex<Vec<String>>>>, headers: HeaderMap| async move {
+                    let key = headers
+                        .get("idempotency-key")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    keys.lock().unwrap().push(key);
+                    StatusCode::SERVICE_UNAVAILABLE
+                },
+            ),
+        )
+        .with_state(keys.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+    (url, keys)
+}
+
+async fn logouts_of(s: &TestServer, user_id: &str) -> i64 {
+    riskline_core::with_db!(&s.services.db, |pool| sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM logouts WHERE user_id = $1"
+    )
+    .bind(user_id)
+    .fetch_one(pool)
+    .await
+    .unwrap())
+}
+
+/// M2: one SET carrying two HIGH events for a user, a further HIGH SET, and
+/// an admin's HIGH while the rule's logout is still being delivered start
+/// no second logout: the app sees one Idempotency-Key. Once the logout has
+/// ended, a new HIGH detection logs the user out again.
+async fn a_pending_logout_is_not_started_again(engine: Engine) {
+    const USER_RISK: &str = "https://schemas.okta.com/secevent/okta/event-type/user-risk-change";
+    const COMPROMISE: &str =
+        "https://schemas.openid.net/secevent/risc/event-type/credential-compromise";
+    let s = TestServer::start(engine).await;
+    let (issuer, _) = s.add_edr_provider().await;
+    let uid = s
+        .post_for_id(
+            "/api/v1/users",
+            json!({"profile": {"email": "ana@example.com"}}),
+        )
+        .await;
+    let (url, keys) = unavailable_app().await;
+    s.post_for_id("/api/v1/logout-apps", json!({"name": "CRM", "endpointUrl": url, "clientId": "crm", "auth": {"type": "signed_jwt"}}))
+        .await;
+    let mut high = rule_body("High: log out", None);
+    high["conditions"]
+        .as_object_mut()
+        .unwrap()
+        .remove("riskDetectionTypes");
+    let (status, r) = s.api(Method::POST, RULES, Some(high)).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+
+    let subject = json!({"format": "email", "email": "ana@example.com"});
+    let set = |events: Value| {
+        common::sign_set(
+            &json!({"iss": issuer, "aud": s.base_url, "iat": common::now_secs(),
+            "jti": uuid::Uuid::new_v4().to_string(), "events": events}),
+        )
+    };
+    let both = set(json!({
+        USER_RISK: {"subject": {"user": subject}, "current_level": "high", "previous_level": "low"},
+        COMPROMISE: {"subject": subject, "credential_type": "password"},
+    }));
+    assert_eq!(s.push_set(both).await, 202);
+    for _ in 0..100 {
+        if !keys.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(logouts_of(&s, &uid).await, 1);
+    // HIGH → HIGH while the logout is retried.
+    let again = set(
+        json!({USER_RISK: {"subject": {"user": subject}, "current_level": "high", "previous_level": "high"}}),
+    );
+    assert_eq!(s.push_set(again).await, 202);
+    let by = admin(&s).await;
+    s.services
+        .admin_set_risk(&by, &uid, RiskLevel::High, "Elevated")
+        .await
+        .unwrap();
+    // Long enough for a retry or two of the pending call.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(logouts_of(&s, &uid).await, 1);
+    let seen: Vec<String> = keys.lock().unwrap().clone();
+    assert!(!seen.is_empty());
+    assert!(
+        seen.iter().all(|k| k == &seen[0]),
+        "one logout, one Idempotency-Key: {seen:?}"
+    );
+    // Four detections were evaluated; one action was taken.
+    assert_eq!(s.log("policy.entity_risk.evaluate").await.len(), 4);
+    // (Delivery failures may add FAILURE action events of their own.)
+    let actions = s.log("policy.entity_risk.action").await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|e| e.outcome.result == "SUCCESS")
+            .count(),
+        1,
+        "{actions:?}"
+    );
+    let admin_eval = &s.log("policy.entity_risk.evaluate").await[0];
+    assert!(
+        admin_eval
+            .debug_context
+            .debug_data
+            .contains_key("PendingAction"),
+        "{admin_eval:?}"
+    );
+
+    // Once the logout has ended (here: failed), a new detection acts again.
+    riskline_core::with_db!(&s.services.db, |pool| sqlx::query(
+        "UPDATE logouts SET status = 'FAILED' WHERE user_id = $1"
+    )
+    .bind(&uid)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected())
+    .unwrap());
+    let later = set(
+        json!({USER_RISK: {"subject": {"user": subject}, "current_level": "high", "previous_level": "high"}}),
+    );
+    assert_eq!(s.push_set(later).await, 202);
+    assert_eq!(logouts_of(&s, &uid).await, 2);
+}
+
 crate::on_both_engines!(
     concurrent_creates_stay_contiguous,
     named_references_cannot_be_removed,
@@ -736,4 +1068,8 @@ crate::on_both_engines!(
     validation,
     read_only_tokens_cannot_write,
     receiver_functions,
+    workflows_named_by_rules_keep_their_ids,
+    rule_body_mistakes_are_refused,
+    round_trip_without_universal_logout_keeps_apps,
+    a_pending_logout_is_not_started_again,
 );

@@ -16,11 +16,32 @@ pub struct RuleInput {
     /// 1..=99 as sent; `None` when absent or null. Whether 99 is allowed
     /// depends on the rule (only the Catch-all rule has it).
     pub priority: Option<i64>,
+    /// Always `Some` for a custom rule (required); the system rule's is null.
     pub conditions: Option<Conditions>,
     pub action: RuleAction,
+    /// False when a TERMINATE_ALL_SESSIONS action came without our
+    /// `universalLogout` member (Okta's SDKs and Terraform drop it): a
+    /// replace then keeps the rule's apps instead of widening them to ALL.
+    pub universal_logout_sent: bool,
 }
 
 const ACTIONS_FIELD: &str = "actions.entityRisk.actions";
+
+/// The top-level members a rule body may carry: those a client sends, and
+/// the read-only ones a GET returns (ignored), so a GET body can be sent back.
+const RULE_MEMBERS: [&str; 11] = [
+    "name",
+    "priority",
+    "conditions",
+    "actions",
+    "type",
+    "status",
+    "id",
+    "system",
+    "created",
+    "lastUpdated",
+    "_links",
+];
 
 fn absent(v: Option<&Value>) -> bool {
     matches!(v, None | Some(Value::Null))
@@ -140,7 +161,7 @@ fn detections(obj: &Map<String, Value>, causes: &mut Vec<Cause>) -> DetectionCon
                 causes.push(Cause::new(
                     format!("{FIELD}.{key}"),
                     format!(
-                        "{FIELD}.{key}: {value:?} is not a detection; use {}.",
+                        "{value:?} is not a detection; use {}.",
                         DETECTED_RISK_EVENTS.join(", ")
                     ),
                 ));
@@ -283,6 +304,7 @@ fn workflow_id(action: &Map<String, Value>, prefix: &str, causes: &mut Vec<Cause
     }
 }
 
+/// The apps of a TERMINATE_ALL_SESSIONS action; absent means ALL.
 fn logout_apps(
     action: &Map<String, Value>,
     prefix: &str,
@@ -315,9 +337,15 @@ fn logout_apps(
 /// Reads `actions`: `{"entityRisk": {"actions": [ ≤ 1 action ]}}`; absent or
 /// null means no further action.
 pub fn parse_actions(value: Option<&Value>) -> Result<RuleAction, Vec<Cause>> {
+    parse_actions_sent(value).map(|(action, _)| action)
+}
+
+/// [`parse_actions`], and whether a TERMINATE_ALL_SESSIONS action carried
+/// `universalLogout` (true for any other action).
+fn parse_actions_sent(value: Option<&Value>) -> Result<(RuleAction, bool), Vec<Cause>> {
     let mut causes = Vec::new();
     let obj = match value {
-        None | Some(Value::Null) => return Ok(RuleAction::None),
+        None | Some(Value::Null) => return Ok((RuleAction::None, true)),
         Some(Value::Object(o)) => o,
         Some(_) => {
             return Err(vec![Cause::new(
@@ -344,6 +372,14 @@ pub fn parse_actions(value: Option<&Value>) -> Result<RuleAction, Vec<Cause>> {
             }
         }
     };
+    let sent = match list.map(Vec::as_slice) {
+        Some([Value::Object(one)])
+            if one.get("action").and_then(Value::as_str) == Some("TERMINATE_ALL_SESSIONS") =>
+        {
+            !absent(one.get("universalLogout"))
+        }
+        _ => true,
+    };
     let action = match list.map(Vec::as_slice) {
         None | Some([]) => Some(RuleAction::None),
         Some([one]) => parse_action(one, &format!("{ACTIONS_FIELD}[0]"), &mut causes),
@@ -356,7 +392,7 @@ pub fn parse_actions(value: Option<&Value>) -> Result<RuleAction, Vec<Cause>> {
         }
     };
     match action {
-        Some(a) if causes.is_empty() => Ok(a),
+        Some(a) if causes.is_empty() => Ok((a, sent)),
         _ => Err(causes),
     }
 }
@@ -397,8 +433,12 @@ fn parse_action(value: &Value, prefix: &str, causes: &mut Vec<Cause>) -> Option<
 
 /// Checks an Okta `EntityRiskPolicyRule` body, reporting every problem at
 /// once. Read-only members (`id`, `status`, `system`, `created`,
-/// `lastUpdated`, `_links`) are ignored, so a GET body can be sent back.
-pub fn parse_rule_body(body: &Value) -> Result<RuleInput, Vec<Cause>> {
+/// `lastUpdated`, `_links`) are ignored, so a GET body can be sent back;
+/// any other unknown member is refused, so that a typo (`condition`,
+/// `action`) is not read as "no conditions" or "no action". A custom rule
+/// (`system` false) must carry `conditions` (with `entityRisk.level`) and
+/// `actions`: without them it would match every user, or silently do nothing.
+pub fn parse_rule_body(body: &Value, system: bool) -> Result<RuleInput, Vec<Cause>> {
     let Some(obj) = body.as_object() else {
         return Err(vec![Cause::new(
             "",
@@ -406,6 +446,23 @@ pub fn parse_rule_body(body: &Value) -> Result<RuleInput, Vec<Cause>> {
         )]);
     };
     let mut causes = Vec::new();
+    for key in obj.keys() {
+        if RULE_MEMBERS.contains(&key.as_str()) {
+            continue;
+        }
+        // `condition` → conditions, `action` → actions.
+        let hint = RULE_MEMBERS
+            .iter()
+            .find(|m| key.len() >= 4 && (m.starts_with(key.as_str()) || key.starts_with(*m)))
+            .map(|m| format!(" Did you mean {m}?"))
+            .unwrap_or_default();
+        causes.push(Cause::new(
+            key.as_str(),
+            format!(
+                "{key} is not a member of an entity risk rule; send name, priority, conditions and actions.{hint}"
+            ),
+        ));
+    }
     let name = match obj.get("name") {
         None | Some(Value::Null) => {
             causes.push(Cause::new("name", "name is required."));
@@ -436,7 +493,7 @@ pub fn parse_rule_body(body: &Value) -> Result<RuleInput, Vec<Cause>> {
     }
     let priority = match obj.get("priority") {
         None | Some(Value::Null) => None,
-        Some(v) => match v.as_i64() {
+        Some(v) => match integral(v) {
             Some(p) if (1..=CATCH_ALL_PRIORITY).contains(&p) => Some(p),
             _ => {
                 causes.push(Cause::new(
@@ -447,28 +504,54 @@ pub fn parse_rule_body(body: &Value) -> Result<RuleInput, Vec<Cause>> {
             }
         },
     };
+    if !system && absent(obj.get("conditions")) {
+        causes.push(Cause::new(
+            "conditions",
+            "conditions is required, with at least {\"entityRisk\": {\"level\": \"ANY|LOW|MEDIUM|HIGH\"}}; only the system Catch-all rule has conditions null.",
+        ));
+    }
     let conditions = parse_conditions(obj.get("conditions")).unwrap_or_else(|mut c| {
         causes.append(&mut c);
         None
     });
-    let action = parse_actions(obj.get("actions")).unwrap_or_else(|mut c| {
-        causes.append(&mut c);
-        RuleAction::None
-    });
+    if !system && absent(obj.get("actions")) {
+        causes.push(Cause::new(
+            "actions",
+            "actions is required: {\"entityRisk\": {\"actions\": [...]}}, with [] for no further action (log only).",
+        ));
+    }
+    let (action, universal_logout_sent) =
+        parse_actions_sent(obj.get("actions")).unwrap_or_else(|mut c| {
+            causes.append(&mut c);
+            (RuleAction::None, true)
+        });
     match name {
         Some(name) if causes.is_empty() => Ok(RuleInput {
             name,
             priority,
             conditions,
             action,
+            universal_logout_sent,
         }),
         _ => Err(causes),
     }
 }
 
+/// An integer sent as a JSON number; `2.0` counts (some clients write every
+/// number as a float), `2.5` does not.
+fn integral(v: &Value) -> Option<i64> {
+    if let Some(n) = v.as_i64() {
+        return Some(n);
+    }
+    let f = v.as_f64()?;
+    // The bounds keep the cast exact; priorities are small anyway.
+    (f.fract() == 0.0 && f.abs() < 1e15).then_some(f as i64)
+}
+
 /// `conditions` in Okta's shape. `people` always carries the four arrays
 /// (as Terraform sends them); `riskDetectionTypes` is left out when any
-/// detection matches.
+/// detection matches, and otherwise carries both arrays, the unused one
+/// empty: Okta's SDK models require both and fail to read the rule without.
 pub fn conditions_json(c: &Conditions) -> Value {
     let mut out = Map::new();
     out.insert(
@@ -481,10 +564,16 @@ pub fn conditions_json(c: &Conditions) -> Value {
     match &c.detections {
         DetectionCondition::Any => {}
         DetectionCondition::Include(list) => {
-            out.insert("riskDetectionTypes".into(), json!({ "include": list }));
+            out.insert(
+                "riskDetectionTypes".into(),
+                json!({ "include": list, "exclude": [] }),
+            );
         }
         DetectionCondition::Exclude(list) => {
-            out.insert("riskDetectionTypes".into(), json!({ "exclude": list }));
+            out.insert(
+                "riskDetectionTypes".into(),
+                json!({ "include": [], "exclude": list }),
+            );
         }
     }
     out.insert("entityRisk".into(), json!({ "level": c.level.as_str() }));
@@ -516,7 +605,7 @@ mod tests {
     use super::*;
 
     fn fields(body: Value) -> Vec<String> {
-        parse_rule_body(&body)
+        parse_rule_body(&body, false)
             .expect_err("should be refused")
             .into_iter()
             .map(|c| c.field)
@@ -524,11 +613,19 @@ mod tests {
     }
 
     fn with(conditions: Value, actions: Value) -> Value {
-        json!({"name": "R", "conditions": conditions, "actions": actions})
+        with_name(json!("R"), conditions, actions)
+    }
+
+    fn with_name(name: Value, conditions: Value, actions: Value) -> Value {
+        json!({"name": name, "conditions": conditions, "actions": actions})
     }
 
     fn level_any() -> Value {
         json!({"entityRisk": {"level": "ANY"}})
+    }
+
+    fn log_only() -> Value {
+        json!({"entityRisk": {"actions": []}})
     }
 
     #[test]
@@ -546,7 +643,7 @@ mod tests {
             },
             "actions": {"entityRisk": {"actions": [{"action": "TERMINATE_ALL_SESSIONS", "universalLogout": {"apps": ["app1", "app2"]}}]}}
         });
-        let r = parse_rule_body(&body).unwrap();
+        let r = parse_rule_body(&body, false).unwrap();
         assert_eq!(r.name, "High risk – sign out");
         assert_eq!(r.priority, Some(3));
         let c = r.conditions.clone().unwrap();
@@ -577,9 +674,12 @@ mod tests {
     #[test]
     fn reads_the_action_variants() {
         let action = |a: Value| {
-            parse_rule_body(&with(level_any(), json!({"entityRisk": {"actions": a}})))
-                .unwrap()
-                .action
+            parse_rule_body(
+                &with(level_any(), json!({"entityRisk": {"actions": a}})),
+                false,
+            )
+            .unwrap()
+            .action
         };
         assert_eq!(action(json!([])), RuleAction::None);
         assert_eq!(action(Value::Null), RuleAction::None);
@@ -611,8 +711,8 @@ mod tests {
             action(json!([{"action": "RUN_WORKFLOW", "workflow": {"id": "456"}}])),
             RuleAction::RunWorkflow { workflow_id: 456 }
         );
-        // No actions member at all: log only.
-        let r = parse_rule_body(&json!({"name": "x", "conditions": null})).unwrap();
+        // The system rule may omit both: it matches everything, log only.
+        let r = parse_rule_body(&json!({"name": "x", "conditions": null}), true).unwrap();
         assert_eq!(r.action, RuleAction::None);
         assert_eq!(r.conditions, None);
     }
@@ -620,7 +720,7 @@ mod tests {
     #[test]
     fn detections_and_people_defaults() {
         let c = |conditions: Value| {
-            parse_rule_body(&with(conditions, Value::Null))
+            parse_rule_body(&with(conditions, log_only()), false)
                 .unwrap()
                 .conditions
                 .unwrap()
@@ -645,88 +745,97 @@ mod tests {
     #[test]
     fn every_error_names_its_field() {
         assert_eq!(fields(json!([])), [""]);
-        assert_eq!(fields(json!({})), ["name"]);
-        assert_eq!(fields(json!({"name": " "})), ["name"]);
-        assert_eq!(fields(json!({"name": 5})), ["name"]);
-        assert_eq!(fields(json!({"name": "x".repeat(256)})), ["name"]);
-        assert!(parse_rule_body(&json!({"name": "x".repeat(255)})).is_ok());
-        assert_eq!(
-            fields(json!({"name": "n", "type": "OKTA_SIGN_ON"})),
-            ["type"]
-        );
-        for p in [json!(0), json!(100), json!(-1), json!("1"), json!(1.5)] {
-            assert_eq!(fields(json!({"name": "n", "priority": p})), ["priority"]);
+        assert_eq!(fields(json!({})), ["name", "conditions", "actions"]);
+        let named = |name: Value| with_name(name, level_any(), log_only());
+        assert_eq!(fields(named(json!(" "))), ["name"]);
+        assert_eq!(fields(named(json!(5))), ["name"]);
+        assert_eq!(fields(named(json!("x".repeat(256)))), ["name"]);
+        assert!(parse_rule_body(&named(json!("x".repeat(255))), false).is_ok());
+        let mut typed = with(level_any(), log_only());
+        typed["type"] = json!("OKTA_SIGN_ON");
+        assert_eq!(fields(typed), ["type"]);
+        for p in [
+            json!(0),
+            json!(100),
+            json!(-1),
+            json!("1"),
+            json!(1.5),
+            json!(2.5e0),
+        ] {
+            let mut body = with(level_any(), log_only());
+            body["priority"] = p;
+            assert_eq!(fields(body), ["priority"]);
         }
-        assert_eq!(fields(with(json!("x"), Value::Null)), ["conditions"]);
+        assert_eq!(fields(with(json!("x"), log_only())), ["conditions"]);
         assert_eq!(
-            fields(with(json!({}), Value::Null)),
+            fields(with(json!({}), log_only())),
             ["conditions.entityRisk.level"]
         );
         assert_eq!(
-            fields(with(json!({"entityRisk": {}}), Value::Null)),
+            fields(with(json!({"entityRisk": {}}), log_only())),
             ["conditions.entityRisk.level"]
         );
         assert_eq!(
-            fields(with(json!({"entityRisk": {"level": "NONE"}}), Value::Null)),
+            fields(with(json!({"entityRisk": {"level": "NONE"}}), log_only())),
             ["conditions.entityRisk.level"]
         );
         assert_eq!(
-            fields(with(json!({"entityRisk": "HIGH"}), Value::Null)),
+            fields(with(json!({"entityRisk": "HIGH"}), log_only())),
             ["conditions.entityRisk"]
         );
         assert_eq!(
             fields(with(
                 json!({"entityRisk": {"level": "ANY"}, "network": {}}),
-                Value::Null
+                log_only()
             )),
             ["conditions.network"]
         );
         assert_eq!(
             fields(with(
                 json!({"entityRisk": {"level": "ANY"}, "riskDetectionTypes": {"include": ["BRUTE_FORCE_ATTACK"], "exclude": ["SUSPICIOUS_APP_ACCESS"]}}),
-                Value::Null
+                log_only()
             )),
             ["conditions.riskDetectionTypes"]
         );
         assert_eq!(
             fields(with(
                 json!({"entityRisk": {"level": "ANY"}, "riskDetectionTypes": {"include": ["NOPE"]}}),
-                Value::Null
+                log_only()
             )),
             ["conditions.riskDetectionTypes.include"]
         );
         assert_eq!(
             fields(with(
                 json!({"entityRisk": {"level": "ANY"}, "riskDetectionTypes": {"exclude": [3]}}),
-                Value::Null
+                log_only()
             )),
             ["conditions.riskDetectionTypes.exclude[0]"]
         );
         assert_eq!(
             fields(with(
                 json!({"entityRisk": {"level": "ANY"}, "people": {"groups": {"include": "00g1"}}}),
-                Value::Null
+                log_only()
             )),
             ["conditions.people.groups.include"]
         );
         assert_eq!(
             fields(with(
                 json!({"entityRisk": {"level": "ANY"}, "people": {"users": {"exclude": ["ok", ""]}}}),
-                Value::Null
+                log_only()
             )),
             ["conditions.people.users.exclude[1]"]
         );
         assert_eq!(
             fields(with(
                 json!({"entityRisk": {"level": "ANY"}, "people": {"devices": {}}}),
-                Value::Null
+                log_only()
             )),
             ["conditions.people.devices"]
         );
         assert_eq!(
             fields(with(
                 json!({"entityRisk": {"level": "ANY"}, "people": []}),
-                Value::Null
+                log_only()
             )),
             ["conditions.people"]
         );
@@ -819,5 +928,135 @@ mod tests {
                 "actions.entityRisk.actions[0].action"
             ]
         );
+    }
+
+    /// H4: a misspelt or missing `conditions` must not make a rule that
+    /// matches every user, nor a misspelt `actions` a silent log-only rule.
+    #[test]
+    fn refuses_unknown_or_missing_top_level_members() {
+        let typo = json!({"name": "typo rule",
+            "condition": {"entityRisk": {"level": "HIGH"}},
+            "actions": {"entityRisk": {"actions": [{"action": "TERMINATE_ALL_SESSIONS"}]}}});
+        let causes = parse_rule_body(&typo, false).unwrap_err();
+        let got: Vec<(&str, &str)> = causes
+            .iter()
+            .map(|c| (c.field.as_str(), c.message.as_str()))
+            .collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].0, "condition");
+        assert!(got[0].1.ends_with("Did you mean conditions?"), "{got:?}");
+        assert_eq!(got[1].0, "conditions");
+        let missing = json!({"name": "no conditions",
+            "actions": {"entityRisk": {"actions": [{"action": "TERMINATE_ALL_SESSIONS"}]}}});
+        assert_eq!(fields(missing), ["conditions"]);
+        let null = json!({"name": "null conditions", "conditions": null, "actions": log_only()});
+        assert_eq!(fields(null), ["conditions"]);
+        let singular = json!({"name": "R", "conditions": level_any(),
+            "action": {"entityRisk": {"actions": [{"action": "TERMINATE_ALL_SESSIONS"}]}}});
+        assert_eq!(fields(singular), ["action", "actions"]);
+        assert_eq!(
+            fields(
+                json!({"name": "R", "conditions": level_any(), "actions": log_only(), "description": "x"})
+            ),
+            ["description"]
+        );
+        // What a GET returns may be sent back as is.
+        let mut get = with(level_any(), log_only());
+        for (k, v) in [
+            ("id", json!("0prx")),
+            ("status", json!("ACTIVE")),
+            ("system", json!(false)),
+            ("type", json!("ENTITY_RISK")),
+            ("created", json!("2024-01-01T00:00:00.000Z")),
+            ("lastUpdated", Value::Null),
+            ("_links", json!({"self": {}})),
+            ("priority", json!(1)),
+        ] {
+            get[k] = v;
+        }
+        assert!(parse_rule_body(&get, false).is_ok());
+    }
+
+    /// L4: `priority: 2.0` is an integer.
+    #[test]
+    fn accepts_an_integral_float_priority() {
+        let mut body = with(level_any(), log_only());
+        body["priority"] = json!(2.0);
+        assert_eq!(parse_rule_body(&body, false).unwrap().priority, Some(2));
+    }
+
+    /// L4: a cause's message does not repeat its field (the API prefixes it).
+    #[test]
+    fn detection_cause_does_not_repeat_its_field() {
+        let body = with(
+            json!({"entityRisk": {"level": "ANY"}, "riskDetectionTypes": {"include": ["NOPE"]}}),
+            log_only(),
+        );
+        let causes = parse_rule_body(&body, false).unwrap_err();
+        assert_eq!(causes[0].field, "conditions.riskDetectionTypes.include");
+        assert!(
+            causes[0].message.starts_with("\"NOPE\" is not a detection"),
+            "{}",
+            causes[0].message
+        );
+    }
+
+    /// M4: Okta's SDK models need both arrays of `riskDetectionTypes`.
+    #[test]
+    fn writes_both_detection_arrays() {
+        let c = |detections| Conditions {
+            groups: IncludeExclude::default(),
+            users: IncludeExclude::default(),
+            detections,
+            level: LevelCondition::High,
+        };
+        let include = conditions_json(&c(DetectionCondition::Include(vec![
+            "BRUTE_FORCE_ATTACK".into()
+        ])));
+        assert_eq!(
+            include["riskDetectionTypes"],
+            json!({"include": ["BRUTE_FORCE_ATTACK"], "exclude": []})
+        );
+        let exclude = conditions_json(&c(DetectionCondition::Exclude(vec![
+            "BRUTE_FORCE_ATTACK".into()
+        ])));
+        assert_eq!(
+            exclude["riskDetectionTypes"],
+            json!({"include": [], "exclude": ["BRUTE_FORCE_ATTACK"]})
+        );
+        assert!(conditions_json(&c(DetectionCondition::Any))
+            .get("riskDetectionTypes")
+            .is_none());
+        for written in [include, exclude] {
+            let back = parse_conditions(Some(&written)).unwrap().unwrap();
+            assert_eq!(conditions_json(&back), written);
+        }
+    }
+
+    /// M5: whether a TERMINATE_ALL_SESSIONS action carried `universalLogout`.
+    #[test]
+    fn notes_whether_universal_logout_was_sent() {
+        let sent = |actions: Value| {
+            parse_rule_body(
+                &with(level_any(), json!({"entityRisk": {"actions": actions}})),
+                false,
+            )
+            .unwrap()
+            .universal_logout_sent
+        };
+        assert!(!sent(json!([{"action": "TERMINATE_ALL_SESSIONS"}])));
+        assert!(!sent(
+            json!([{"action": "TERMINATE_ALL_SESSIONS", "universalLogout": null}])
+        ));
+        assert!(sent(
+            json!([{"action": "TERMINATE_ALL_SESSIONS", "universalLogout": {"apps": "ALL"}}])
+        ));
+        assert!(sent(
+            json!([{"action": "TERMINATE_ALL_SESSIONS", "universalLogout": {}}])
+        ));
+        assert!(sent(json!([])));
+        assert!(sent(
+            json!([{"action": "RUN_WORKFLOW", "workflow": {"id": 1}}])
+        ));
     }
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::rules::{parse_actions, parse_conditions};
 use super::{
     actions_json, conditions_json, parse_rule_body, policy_log_target, rule_log_target, Conditions,
-    EvalInput, IncludeExclude, LogoutApps, Policy, Rule, RuleAction, RuleStatus,
+    EvalInput, IncludeExclude, LogoutApps, Policy, Rule, RuleAction, RuleInput, RuleStatus,
     CATCH_ALL_PRIORITY, ENTITY_RISK_POLICY_ID, MAX_CUSTOM_PRIORITY,
 };
 use std::collections::HashMap;
@@ -116,11 +116,14 @@ pub enum RuleReference {
     Group,
     User,
     LogoutApp,
+    /// A delegated workflow, by its numeric id (as text).
+    Workflow,
 }
 
 /// Refuses to remove `what` (`id`) while a rule names it: the rule would
 /// silently change meaning (a group it includes never matches again, one it
-/// excludes no longer protects anyone; a listed logout app is never called).
+/// excludes no longer protects anyone; a listed logout app is never called;
+/// a workflow's calls fail, or once its id is reused go elsewhere).
 /// Takes the policy's lock in `tx`, which then deletes: a rule change that
 /// would name `id` waits for it, and then finds `id` gone.
 pub async fn refuse_if_named(tx: &mut Tx, what: RuleReference, id: &str) -> Result<(), CoreError> {
@@ -138,6 +141,7 @@ pub async fn refuse_if_named(tx: &mut Tx, what: RuleReference, id: &str) -> Resu
         RuleReference::Group => "group",
         RuleReference::User => "user",
         RuleReference::LogoutApp => "logout app",
+        RuleReference::Workflow => "workflow",
     };
     Err(CoreError::invalid(
         "",
@@ -163,6 +167,10 @@ fn rule_names(rule: &Rule, what: RuleReference, id: &str) -> bool {
         RuleReference::LogoutApp => matches!(
             &rule.action,
             RuleAction::TerminateAllSessions { apps: LogoutApps::Listed(apps) } if apps.iter().any(|a| a == id)
+        ),
+        RuleReference::Workflow => matches!(
+            &rule.action,
+            RuleAction::RunWorkflow { workflow_id } if workflow_id.to_string() == id
         ),
     }
 }
@@ -481,7 +489,7 @@ async fn missing_ids(tx: &mut Tx, table: &str, ids: &[String]) -> Result<Vec<Str
     Ok(ids.iter().filter(|i| !found.contains(i)).cloned().collect())
 }
 
-/// Checks that the groups, users and logout apps a rule names exist.
+/// Checks that the groups, users, logout apps and workflow a rule names exist.
 async fn check_references(
     tx: &mut Tx,
     conditions: Option<&Conditions>,
@@ -524,9 +532,26 @@ async fn check_references(
                 "users" => "user",
                 _ => "logout app",
             };
+            // The field is the cause's own; the API prefixes it.
             causes.push(Cause::new(
                 field,
-                format!("{field}: no {what} has the id {}.", missing.join(", ")),
+                format!("No {what} has the id {}.", missing.join(", ")),
+            ));
+        }
+    }
+    if let RuleAction::RunWorkflow { workflow_id } = action {
+        let found: Option<i64> = with_tx!(tx, |conn| sqlx::query_scalar(
+            "SELECT id FROM workflows WHERE id = $1"
+        )
+        .bind(*workflow_id)
+        .fetch_optional(&mut *conn)
+        .await?);
+        if found.is_none() {
+            causes.push(Cause::new(
+                "actions.entityRisk.actions[0].workflow.id",
+                format!(
+                    "No delegated workflow has the id {workflow_id}; add it under /api/v1/workflows first."
+                ),
             ));
         }
     }
@@ -534,6 +559,23 @@ async fn check_references(
         Ok(())
     } else {
         Err(CoreError::Validation(causes))
+    }
+}
+
+/// A replace that sends TERMINATE_ALL_SESSIONS without `universalLogout`
+/// keeps the apps the rule already logs out of. Okta's SDKs and Terraform do
+/// not know the member and drop it on a GET→PUT round trip; reading its
+/// absence as ALL would silently widen a scoped logout to every app.
+fn keep_logout_apps(input: &mut RuleInput, existing: &Rule) {
+    if input.universal_logout_sent {
+        return;
+    }
+    if let (
+        RuleAction::TerminateAllSessions { apps },
+        RuleAction::TerminateAllSessions { apps: current },
+    ) = (&mut input.action, &existing.action)
+    {
+        *apps = current.clone();
     }
 }
 
@@ -631,7 +673,7 @@ impl Services {
         activate: bool,
     ) -> Result<Rule, CoreError> {
         by.require_write()?;
-        let input = parse_rule_body(body).map_err(CoreError::Validation)?;
+        let input = parse_rule_body(body, false).map_err(CoreError::Validation)?;
         if input.priority == Some(CATCH_ALL_PRIORITY) {
             return Err(CoreError::invalid(
                 "priority",
@@ -710,7 +752,8 @@ impl Services {
         let mut tx = self.db.begin().await?;
         lock_policy(&mut tx).await?;
         let existing = rule_in_tx(&mut tx, id).await?;
-        let input = parse_rule_body(body).map_err(CoreError::Validation)?;
+        let mut input = parse_rule_body(body, existing.system).map_err(CoreError::Validation)?;
+        keep_logout_apps(&mut input, &existing);
         let mut rule = existing.clone();
         rule.updated_ms = now_ms();
         if existing.system {

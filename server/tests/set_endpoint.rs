@@ -4,9 +4,12 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use common::{sign_set as sign, sign_set_with as sign_with, Engine, Options, TestServer};
@@ -25,27 +28,37 @@ fn jwks(file: &str) -> Value {
     serde_json::from_str(file).unwrap()
 }
 
-/// A transmitter whose JWKS the test can change while it runs.
+/// A transmitter whose JWKS the test can change, or take down, while it
+/// runs; it counts the JWKS fetches it answers.
 struct Transmitter {
     issuer: String,
-    keys: Arc<RwLock<Value>>,
+    keys: Arc<RwLock<Option<Value>>>,
+    jwks_fetches: Arc<AtomicUsize>,
 }
 
 impl Transmitter {
     async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let issuer = format!("http://{}", listener.local_addr().unwrap());
-        let keys = Arc::new(RwLock::new(jwks(include_str!(
+        let keys = Arc::new(RwLock::new(Some(jwks(include_str!(
             "fixtures/transmitter-jwks.json"
-        ))));
+        )))));
+        let jwks_fetches = Arc::new(AtomicUsize::new(0));
         let served = keys.clone();
+        let counted = jwks_fetches.clone();
         let me = issuer.clone();
         let router = Router::new()
             .route(
                 "/jwks.json",
                 get(move || {
                     let served = served.clone();
-                    async move { Json(served.read().unwrap().clone()) }
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        match served.read().unwrap().clone() {
+                            Some(keys) => Json(keys).into_response(),
+                            None => (StatusCode::SERVICE_UNAVAILABLE, "down").into_response(),
+                        }
+                    }
                 }),
             )
             .route(
@@ -58,11 +71,24 @@ impl Transmitter {
                 }),
             );
         tokio::spawn(async move { axum::serve(listener, router).await.ok() });
-        Transmitter { issuer, keys }
+        Transmitter {
+            issuer,
+            keys,
+            jwks_fetches,
+        }
     }
 
     fn set_keys(&self, keys: Value) {
-        *self.keys.write().unwrap() = keys;
+        *self.keys.write().unwrap() = Some(keys);
+    }
+
+    /// The JWKS answers 503 until `set_keys`.
+    fn take_down_jwks(&self) {
+        *self.keys.write().unwrap() = None;
+    }
+
+    fn jwks_fetches(&self) -> usize {
+        self.jwks_fetches.load(Ordering::SeqCst)
     }
 }
 
@@ -437,11 +463,42 @@ async fn accepts_what_real_transmitters_send(engine: Engine) {
         reasons.iter().any(|r| r == "event type not supported"),
         "{reasons:?}"
     );
-    // Over 64 KiB: 413.
-    let (status, _, _, _) = s
+    // Over 64 KiB: 413, in the endpoint's shape.
+    let (status, ct, _, body) = s
         .post_raw("application/secevent+jwt", "a".repeat(65 * 1024))
         .await;
     assert_eq!(status, 413);
+    assert_eq!(ct.as_deref(), Some("application/json"));
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["err"], "invalid_request", "{body}");
+}
+
+/// A body that stops arriving is cut off after 10 s with an answer in the
+/// endpoint's shape, so a slow sender cannot hold connections open.
+async fn a_slow_body_is_cut_off(engine: Engine) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = setup(engine).await;
+    let addr = s.server.base_url.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(
+        format!("POST {SET_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/secevent+jwt\r\nContent-Length: 1000\r\n\r\neyJhbGciOi").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), conn.read_to_end(&mut answer))
+        .await
+        .expect("the server answers and closes within 30 s")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        started.elapsed() >= Duration::from_secs(9),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"err\":\"invalid_request\""), "{answer}");
 }
 
 async fn concurrent_sets_stay_consistent(engine: Engine) {
@@ -751,6 +808,156 @@ async fn names_users_exactly_as_stored(engine: Engine) {
     assert_eq!(s.level().await, "NONE");
 }
 
+/// A JWKS that cannot be fetched is Riskline's problem, not the SET's: 503,
+/// so the transmitter sends it again, nothing changed, one fetch per 5 s
+/// however many SETs come, and the same SET is accepted once the keys are back.
+async fn retries_while_the_keys_cannot_be_fetched(engine: Engine) {
+    let s = setup(engine).await;
+    s.tr.take_down_jwks();
+    let before = s.tr.jwks_fetches();
+    let token = sign(&s.risk("high"));
+    let (status, body) = s.post(&token).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["err"], "temporarily_unavailable", "{body}");
+    let description = body["description"].as_str().unwrap();
+    assert!(description.contains("/jwks.json"), "{description}");
+    assert!(description.contains("send it again"), "{description}");
+    for _ in 0..20 {
+        assert_eq!(s.post(&sign(&s.risk("high"))).await.0, 503);
+    }
+    assert_eq!(
+        s.tr.jwks_fetches() - before,
+        1,
+        "a failure is remembered, not refetched per SET"
+    );
+    assert_eq!(s.level().await, "NONE");
+    let failures = s.server.log("security.events.provider.receive_event").await;
+    assert!(
+        failures
+            .iter()
+            .all(|e| e.outcome.reason.as_deref() == Some("temporarily_unavailable")),
+        "{failures:?}"
+    );
+
+    s.tr.set_keys(jwks(include_str!("fixtures/transmitter-jwks.json")));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, body) = s.post(&token).await;
+        if status == 202 {
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(Instant::now() < deadline, "still refused: {body}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(s.level().await, "HIGH");
+}
+
+/// A made-up `kid` makes Riskline refetch the JWKS; a genuine SET signed
+/// with a key published just after must not then be refused for the next
+/// few seconds with the keys of that refetch: it waits for the next one.
+async fn a_new_key_soon_after_a_refetch_still_verifies(engine: Engine) {
+    let s = setup(engine).await;
+    assert_eq!(s.post(&sign(&s.risk("low"))).await.0, 202);
+    let (status, body) = s
+        .post(&sign_with(
+            &s.risk("high"),
+            KEY_1,
+            Some("made-up"),
+            Some("secevent+jwt"),
+        ))
+        .await;
+    assert_eq!(
+        (status, body["err"].as_str()),
+        (400, Some("invalid_key")),
+        "{body}"
+    );
+
+    let mut both = jwks(include_str!("fixtures/transmitter-jwks.json"));
+    both["keys"]
+        .as_array_mut()
+        .unwrap()
+        .push(jwks(include_str!("fixtures/transmitter-jwks-2.json"))["keys"][0].clone());
+    s.tr.set_keys(both);
+    let (status, body) = s
+        .post(&sign_with(
+            &s.risk("medium"),
+            KEY_2,
+            Some("test-key-2"),
+            Some("secevent+jwt"),
+        ))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(s.level().await, "MEDIUM");
+}
+
+/// A refused SET is one log event, however many events it lists and however
+/// long its claims: a forged SET must not cost a row per member.
+async fn a_refused_set_is_one_log_event(engine: Engine) {
+    let s = setup(engine).await;
+    let events: serde_json::Map<String, Value> = (0..1_000)
+        .map(|i| (format!("https://forged.example/event/{i:04}"), json!({})))
+        .collect();
+    let claims = json!({
+        "iss": "https://forged.example",
+        "aud": s.server.base_url,
+        "iat": common::now_secs(),
+        "jti": "j".repeat(5_000),
+        "events": events,
+    });
+    let (status, body) = s.post(&sign(&claims)).await;
+    assert_eq!(
+        (status, body["err"].as_str()),
+        (400, Some("invalid_issuer")),
+        "{body}"
+    );
+    let logged = s.server.log("security.events.provider.receive_event").await;
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    let debug = &logged[0].debug_context.debug_data;
+    assert_eq!(debug["eventType"], "https://forged.example/event/0000");
+    assert_eq!(debug["eventCount"], 1_000);
+    assert!(
+        debug["jti"].as_str().unwrap().chars().count() < 600,
+        "{}",
+        debug["jti"]
+    );
+    assert!(debug["claims"].to_string().len() < 9 * 1024);
+}
+
+/// An email subject names the user whose email it is before a user whose
+/// login it is, even an older one.
+async fn an_email_names_the_user_with_that_email(engine: Engine) {
+    let s = setup(engine).await;
+    let create = |login: &str, email: &str| json!({"profile": {"login": login, "email": email, "firstName": "Sam", "lastName": "Shared"}});
+    let by_login = s
+        .server
+        .post_for_id(
+            "/api/v1/users",
+            create("shared@example.com", "sam.one@example.com"),
+        )
+        .await;
+    let by_email = s
+        .server
+        .post_for_id("/api/v1/users", create("sam.two", "Shared@example.com"))
+        .await;
+    let claims = s.claims(
+        USER_RISK,
+        json!({"subject": {"user": {"format": "email", "email": "shared@example.com"}}, "current_level": "high"}),
+    );
+    assert_eq!(s.post(&sign(&claims)).await.0, 202);
+    let level = |id: String| {
+        let server = &s.server;
+        async move {
+            let (_, r) = server
+                .api(Method::GET, &format!("/api/v1/users/{id}/risk"), None)
+                .await;
+            r["riskLevel"].as_str().unwrap().to_string()
+        }
+    };
+    assert_eq!(level(by_email).await, "HIGH");
+    assert_eq!(level(by_login).await, "NONE");
+}
+
 crate::on_both_engines!(
     names_users_exactly_as_stored,
     same_level_new_reason,
@@ -762,4 +969,9 @@ crate::on_both_engines!(
     concurrent_sets_stay_consistent,
     picks_up_rotated_keys,
     user_risk_api,
+    retries_while_the_keys_cannot_be_fetched,
+    a_new_key_soon_after_a_refetch_still_verifies,
+    a_refused_set_is_one_log_event,
+    an_email_names_the_user_with_that_email,
+    a_slow_body_is_cut_off,
 );

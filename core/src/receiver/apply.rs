@@ -51,7 +51,7 @@ async fn resolve_user(
         let id: Option<String> = with_tx!(tx, |conn| match identifier {
             UserIdentifier::Email(email) => {
                 let e = email.to_lowercase();
-                sqlx::query_scalar("SELECT id FROM users WHERE email = $1 OR login = $1 ORDER BY created_ms LIMIT 1")
+                sqlx::query_scalar("SELECT id FROM users WHERE email = $1 OR login = $1 ORDER BY email = $1 DESC, created_ms, id LIMIT 1")
                     .bind(e)
                     .fetch_optional(&mut *conn)
                     .await?
@@ -71,7 +71,7 @@ async fn resolve_user(
                     .await?,
             UserIdentifier::Account(uri) => {
                 let email = uri.strip_prefix("acct:").unwrap_or(uri).to_lowercase();
-                sqlx::query_scalar("SELECT id FROM users WHERE email = $1 OR login = $1 ORDER BY created_ms LIMIT 1")
+                sqlx::query_scalar("SELECT id FROM users WHERE email = $1 OR login = $1 ORDER BY email = $1 DESC, created_ms, id LIMIT 1")
                     .bind(email)
                     .fetch_optional(&mut *conn)
                     .await?
@@ -233,55 +233,72 @@ fn capped_claims(claims: &serde_json::Map<String, Value>) -> Value {
     }
 }
 
-/// One FAILURE receive event per event the refused SET carried (or one when
-/// it could not be read that far), visible to admins.
+/// A claim of a refused (so unverified) SET, cut to a length fit for a log.
+fn capped_text(text: &str) -> String {
+    const MAX_CHARS: usize = 512;
+    if text.chars().count() > MAX_CHARS {
+        format!(
+            "{}… (truncated)",
+            text.chars().take(MAX_CHARS).collect::<String>()
+        )
+    } else {
+        text.to_string()
+    }
+}
+
+/// One FAILURE receive event per refused SET, visible to admins. One, not
+/// one per event it names: its claims are unverified, and a forged SET
+/// listing thousands of events must not cost thousands of rows.
 pub(crate) async fn log_rejected(tx: &mut Tx, r: &RejectedSet) -> Result<(), CoreError> {
     let actor = match (&r.provider, &r.iss) {
         (Some(p), _) => provider_actor(p),
         (None, iss) => LogActor {
             id: "unknown".into(),
             actor_type: "SecurityEventProvider".into(),
-            alternate_id: iss.clone(),
+            alternate_id: iss.as_deref().map(capped_text),
             display_name: Some("Unknown transmitter".into()),
             detail_entry: None,
         },
     };
-    let event_types: Vec<Option<String>> = match r
+    let event_types: Vec<&String> = r
         .claims
         .as_ref()
         .and_then(|c| c.get("events"))
         .and_then(Value::as_object)
-    {
-        Some(events) if !events.is_empty() => events.keys().map(|k| Some(k.clone())).collect(),
-        _ => vec![None],
-    };
-    for event_type in event_types {
-        let mut ev = LogEvent::new(RECEIVE_EVENT, RECEIVE_MESSAGE, actor.clone())
-            .with_outcome("FAILURE", Some(r.error.err.as_str().to_string()))
-            .with_debug("description", r.error.description.clone())
-            .with_debug(
-                "eventType",
-                event_type.map(Value::String).unwrap_or(Value::Null),
-            );
-        if let Some(iss) = &r.iss {
-            ev = ev.with_debug("issuer", iss.clone());
-        }
-        if let Some(claims) = &r.claims {
-            if let Some(jti) = claims.get("jti") {
-                ev = ev.with_debug("jti", jti.clone());
-            }
-            ev = ev.with_debug("claims", capped_claims(claims));
-        }
-        if let Some(p) = &r.provider {
-            ev = ev.with_target(LogTarget {
-                id: p.id.clone(),
-                target_type: "SecurityEventsProviderResourceDetails".into(),
-                alternate_id: Some(p.issuer.clone()),
-                display_name: Some(p.name.clone()),
-                detail_entry: None,
-            });
-        }
-        syslog::append(tx, &ev).await?;
+        .map(|events| events.keys().collect())
+        .unwrap_or_default();
+    let mut ev = LogEvent::new(RECEIVE_EVENT, RECEIVE_MESSAGE, actor)
+        .with_outcome("FAILURE", Some(r.error.err.as_str().to_string()))
+        .with_debug("description", r.error.description.clone())
+        .with_debug(
+            "eventType",
+            event_types
+                .first()
+                .map(|t| Value::String(capped_text(t)))
+                .unwrap_or(Value::Null),
+        );
+    if event_types.len() > 1 {
+        ev = ev.with_debug("eventCount", event_types.len());
     }
-    Ok(())
+    if let Some(iss) = &r.iss {
+        ev = ev.with_debug("issuer", capped_text(iss));
+    }
+    if let Some(claims) = &r.claims {
+        match claims.get("jti") {
+            Some(Value::String(jti)) => ev = ev.with_debug("jti", capped_text(jti)),
+            Some(other) => ev = ev.with_debug("jti", capped_text(&other.to_string())),
+            None => {}
+        }
+        ev = ev.with_debug("claims", capped_claims(claims));
+    }
+    if let Some(p) = &r.provider {
+        ev = ev.with_target(LogTarget {
+            id: p.id.clone(),
+            target_type: "SecurityEventsProviderResourceDetails".into(),
+            alternate_id: Some(p.issuer.clone()),
+            display_name: Some(p.name.clone()),
+            detail_entry: None,
+        });
+    }
+    syslog::append(tx, &ev).await
 }

@@ -161,11 +161,12 @@ impl BatchCtx {
         ids.sort();
         ids.dedup();
         for email in list {
-            // As a lookup by email or login would: the oldest such user.
+            // As a lookup by email or login would: a user with that email
+            // before one with that login, then the oldest.
             let found = users
                 .iter()
                 .filter(|u| u.email == email || u.login == email)
-                .min_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)))
+                .min_by_key(|u| (u.email != email, u.created_ms, u.id.clone()))
                 .cloned();
             self.users.insert(email, found);
         }

@@ -274,7 +274,7 @@ impl Receiver {
         let Some(provider) = self.provider_by_issuer(&iss).await? else {
             let e = SetError::new(
                 ErrCode::InvalidIssuer,
-                format!("No security events provider is registered with the issuer {iss:?}; ask the receiver's admin to add a stream for it."),
+                format!("No security events provider is registered with the issuer {}; ask the receiver's admin to add a stream for it.", set::quoted(&iss)),
             );
             return self.reject(rejected(None, e)).await;
         };
@@ -282,20 +282,24 @@ impl Receiver {
         if provider.status != ProviderStatus::Active {
             let e = SetError::new(
                 ErrCode::InvalidIssuer,
-                format!("The security events provider \"{}\" for the issuer {iss:?} is deactivated; events are refused until an admin activates it.", provider.name),
+                format!("The security events provider \"{}\" for the issuer {} is deactivated; events are refused until an admin activates it.", provider.name, set::quoted(&iss)),
             );
             return self.reject(rejected(Some(provider), e)).await;
         }
+        let asked = Instant::now();
+        let keys_unavailable = |detail: String| {
+            SetError::new(
+                ErrCode::TemporarilyUnavailable,
+                format!(
+                    "The provider's signing keys could not be fetched from {}: {detail}. The SET was not stored; send it again later.",
+                    provider.jwks_url
+                ),
+            )
+        };
         let jwks = match self.keys.keys(&provider.id, &provider.jwks_url).await {
             Ok(k) => k,
             Err(detail) => {
-                let e = SetError::new(
-                    ErrCode::InvalidKey,
-                    format!(
-                        "The provider's signing keys could not be fetched from {}: {detail}.",
-                        provider.jwks_url
-                    ),
-                );
+                let e = keys_unavailable(detail);
                 return self.reject(rejected(Some(provider), e)).await;
             }
         };
@@ -303,15 +307,27 @@ impl Receiver {
         let verifying = Instant::now();
         let mut outcome = set::authenticate(&parsed, &jwks, &self.audience, now_secs);
         self.metrics.verify.observe(verifying.elapsed());
-        if matches!(&outcome, Err(e) if e.err == ErrCode::InvalidKey)
-            && set::kid_unknown(&parsed.header, &jwks)
-        {
-            if let Some(fresh) = self
+        // Keys older than the SET may lack the one that signed it: look again.
+        let kid = parsed.header.kid.as_deref();
+        let rotated = match &outcome {
+            Err(e) if e.err == ErrCode::InvalidKey => set::kid_unknown(&parsed.header, &jwks),
+            Err(e) if e.err == ErrCode::AuthenticationFailed => kid.is_none(),
+            _ => false,
+        };
+        if rotated {
+            match self
                 .keys
-                .refetch_for_unknown_kid(&provider.id, &provider.jwks_url)
+                .refetch(&provider.id, &provider.jwks_url, asked, kid)
                 .await
             {
-                outcome = set::authenticate(&parsed, &fresh, &self.audience, now_secs);
+                Ok(fresh) if !Arc::ptr_eq(&fresh, &jwks) => {
+                    outcome = set::authenticate(&parsed, &fresh, &self.audience, now_secs);
+                }
+                Ok(_) => {}
+                Err(detail) => {
+                    let e = keys_unavailable(detail);
+                    return self.reject(rejected(Some(provider), e)).await;
+                }
             }
         }
         let mut claims = match outcome {

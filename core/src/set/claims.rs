@@ -8,6 +8,8 @@ use crate::timefmt::rfc3339_ms;
 /// How far in the future `iat` may be (clock skew between transmitter and
 /// receiver).
 const MAX_IAT_FUTURE_SECS: i64 = 24 * 60 * 60;
+/// 10000-01-01T00:00:00Z in milliseconds: later times cannot be printed as RFC 3339.
+const LAST_PRINTABLE_MS: i64 = 253_402_300_800_000;
 /// Clock skew tolerated on `exp`.
 const EXP_SKEW_SECS: i64 = 60;
 
@@ -44,7 +46,7 @@ pub(crate) fn issuer(claims: &Map<String, Value>) -> Result<&str, SetError> {
     }
 }
 
-/// Check `aud`, `iat`, `exp`, `jti` and `events` (in this order) against
+/// Check `aud`, `iat`, `exp`, `nbf`, `jti` and `events` (in this order) against
 /// this receiver's `audience` and the current time.
 ///
 /// * `aud`, a string or an array of strings, must contain `audience`; one
@@ -52,6 +54,7 @@ pub(crate) fn issuer(claims: &Map<String, Value>) -> Result<&str, SetError> {
 /// * `iat` is a number of seconds (integer or float; values above 10^11 are
 ///   taken as milliseconds), at most 24 hours in the future.
 /// * `exp`, when present, is not more than 60 seconds in the past.
+/// * `nbf`, when present, is a number at most 24 hours in the future.
 /// * `jti` is a non-empty string; `events` a non-empty object.
 pub fn check_claims(
     claims: &Map<String, Value>,
@@ -76,13 +79,22 @@ pub fn check_claims(
         })?,
     };
     if iat_ms > now_ms.saturating_add(MAX_IAT_FUTURE_SECS * 1000) {
-        return Err(SetError::request(format!(
-            "The iat claim {} ({}) is {} hours ahead of the receiver's clock ({}); at most 24 hours are tolerated.",
-            claims.get("iat").map(Value::to_string).unwrap_or_default(),
-            rfc3339_ms(iat_ms),
-            (iat_ms - now_ms) / 3_600_000,
-            rfc3339_ms(now_ms)
-        )));
+        let iat = claims.get("iat").map(Value::to_string).unwrap_or_default();
+        // Past the year 9999 a date would print wrongly, and the hours mean nothing.
+        let message = if iat_ms >= LAST_PRINTABLE_MS {
+            format!(
+                "The iat claim {iat} is after the year 9999; it must be the time the SET was issued, in seconds since the epoch (the receiver's clock reads {}).",
+                rfc3339_ms(now_ms)
+            )
+        } else {
+            format!(
+                "The iat claim {iat} ({}) is {} hours ahead of the receiver's clock ({}); at most 24 hours are tolerated.",
+                rfc3339_ms(iat_ms),
+                (iat_ms - now_ms) / 3_600_000,
+                rfc3339_ms(now_ms)
+            )
+        };
+        return Err(SetError::request(message));
     }
 
     let exp = match claims.get("exp") {
@@ -106,6 +118,23 @@ pub fn check_claims(
             Some(exp_ms.div_euclid(1000))
         }
     };
+
+    // RFC 7519's nbf: not for processing before it, with iat's tolerance
+    // for a transmitter's clock being ahead.
+    if let Some(v) = claims.get("nbf").filter(|v| !v.is_null()) {
+        let nbf_ms = number_to_ms(v).ok_or_else(|| {
+            SetError::request(format!(
+                "The nbf claim must be a number of seconds since the epoch, got {}.",
+                describe(v)
+            ))
+        })?;
+        if nbf_ms > now_ms.saturating_add(MAX_IAT_FUTURE_SECS * 1000) {
+            return Err(SetError::request(format!(
+                "The SET is not valid yet: nbf {v} is more than 24 hours after the receiver's clock ({}).",
+                rfc3339_ms(now_ms)
+            )));
+        }
+    }
 
     let jti = match claims.get("jti") {
         None | Some(Value::Null) => {
@@ -374,6 +403,34 @@ mod tests {
         assert_eq!(c.exp, Some(NOW - 30));
         let c = check_claims(&with(json!({"exp": (NOW + 60) * 1000})), AUD, NOW).unwrap();
         assert_eq!(c.exp, Some(NOW + 60));
+    }
+
+    #[test]
+    fn an_absurd_iat_is_not_printed_as_a_date() {
+        let e = check_claims(&with(json!({"iat": 1e30})), AUD, NOW).unwrap_err();
+        assert!(
+            e.description.contains("after the year 9999"),
+            "{}",
+            e.description
+        );
+        assert!(!e.description.contains("1970"), "{}", e.description);
+    }
+
+    #[test]
+    fn not_before() {
+        fail(
+            json!({"nbf": "later"}),
+            ErrCode::InvalidRequest,
+            "nbf claim must be a number",
+        );
+        fail(
+            json!({"nbf": NOW + 25 * 3600}),
+            ErrCode::InvalidRequest,
+            "not valid yet: nbf",
+        );
+        // A clock a few hours ahead is tolerated, as for iat.
+        assert!(check_claims(&with(json!({"nbf": NOW + 3 * 3600})), AUD, NOW).is_ok());
+        assert!(check_claims(&with(json!({"nbf": NOW - 10})), AUD, NOW).is_ok());
     }
 
     #[test]

@@ -60,6 +60,10 @@ pub enum ErrCode {
     InvalidAudience,
     /// The signature does not verify.
     AuthenticationFailed,
+    /// Not one of RFC 8935's: Riskline cannot judge the SET now (its
+    /// provider's keys cannot be fetched), so it is answered with 503 and
+    /// the transmitter sends it again, instead of a final 400.
+    TemporarilyUnavailable,
 }
 
 impl ErrCode {
@@ -71,6 +75,7 @@ impl ErrCode {
             Self::InvalidIssuer => "invalid_issuer",
             Self::InvalidAudience => "invalid_audience",
             Self::AuthenticationFailed => "authentication_failed",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 }
@@ -143,7 +148,7 @@ pub(crate) fn json_kind(value: &serde_json::Value) -> &'static str {
 }
 
 /// A value quoted for a description, shortened when long.
-pub(crate) fn quoted(text: &str) -> String {
+pub fn quoted(text: &str) -> String {
     const MAX: usize = 80;
     if text.chars().count() > MAX {
         let short: String = text.chars().take(MAX).collect();
@@ -167,6 +172,7 @@ mod tests {
             (ErrCode::InvalidIssuer, "invalid_issuer"),
             (ErrCode::InvalidAudience, "invalid_audience"),
             (ErrCode::AuthenticationFailed, "authentication_failed"),
+            (ErrCode::TemporarilyUnavailable, "temporarily_unavailable"),
         ] {
             assert_eq!(code.as_str(), text);
             assert_eq!(code.to_string(), text);

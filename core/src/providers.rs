@@ -54,8 +54,19 @@ pub struct Provider {
 /// How a provider is set up: exactly one of Okta's two `settings` variants.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ProviderSetup {
-    WellKnown { well_known_url: String },
-    IssuerAndJwks { issuer: String, jwks_url: String },
+    /// `issuer` and `jwks_url` are what a GET of such a provider returns
+    /// beside its URL: sent back, they must match what the document gives.
+    WellKnown {
+        well_known_url: String,
+        #[serde(default)]
+        issuer: Option<String>,
+        #[serde(default)]
+        jwks_url: Option<String>,
+    },
+    IssuerAndJwks {
+        issuer: String,
+        jwks_url: String,
+    },
 }
 
 /// A validated create or replace request.
@@ -122,6 +133,12 @@ fn required_string(
             let s = s.trim();
             if s.is_empty() {
                 causes.push(Cause::new(field, format!("{field} must not be blank.")));
+                None
+            } else if s.contains('\0') {
+                causes.push(Cause::new(
+                    field,
+                    format!("{field} must not contain a NUL character."),
+                ));
                 None
             } else if s.chars().count() > max {
                 causes.push(Cause::new(
@@ -195,13 +212,6 @@ fn parse_settings(settings: &Map<String, Value>, causes: &mut Vec<Cause>) -> Opt
     let has_well_known = present(settings, "well_known_url");
     let has_issuer = present(settings, "issuer");
     let has_jwks = present(settings, "jwks_url");
-    if has_well_known && (has_issuer || has_jwks) {
-        causes.push(Cause::new(
-            "settings",
-            "settings must hold either well_known_url, or issuer and jwks_url, not both.",
-        ));
-        return None;
-    }
     if has_well_known {
         let url = required_string(
             settings,
@@ -209,9 +219,17 @@ fn parse_settings(settings: &Map<String, Value>, causes: &mut Vec<Cause>) -> Opt
             "settings.well_known_url",
             URL_MAX,
             causes,
-        )?;
+        );
+        // A GET's settings hold the resolved issuer and JWKS URL too, so that
+        // its body can be sent back; they are checked against the document.
+        let issuer = has_issuer
+            .then(|| required_string(settings, "issuer", "settings.issuer", ISSUER_MAX, causes));
+        let jwks_url = has_jwks
+            .then(|| required_string(settings, "jwks_url", "settings.jwks_url", URL_MAX, causes));
         return Some(ProviderSetup::WellKnown {
-            well_known_url: url,
+            well_known_url: url?,
+            issuer: issuer.map(|i| i.ok_or(())).transpose().ok()?,
+            jwks_url: jwks_url.map(|j| j.ok_or(())).transpose().ok()?,
         });
     }
     if !has_issuer && !has_jwks {
@@ -285,18 +303,37 @@ impl Services {
     /// configuration (for a well-known URL) and the JWKS.
     async fn resolve_setup(&self, setup: &ProviderSetup) -> Result<Resolved, CoreError> {
         let resolved = match setup {
-            ProviderSetup::WellKnown { well_known_url } => {
+            ProviderSetup::WellKnown {
+                well_known_url,
+                issuer,
+                jwks_url,
+            } => {
                 let config = discover_ssf(&self.fetcher, well_known_url)
                     .await
                     .map_err(|e| {
                         let message = match e {
                             DiscoveryError::Fetch(f) => {
-                                format!("The SSF configuration for {well_known_url} {f}.")
+                                match crate::fetch::ssf_configuration_url_for_issuer(well_known_url) {
+                                    // Name the URL that was read, not the one typed.
+                                    Some(read) => format!("{well_known_url} has no /.well-known/ in its path, so it was taken as the transmitter's issuer and its SSF configuration read from {read}, which {f}. Give the well-known URL itself if the transmitter publishes it elsewhere."),
+                                    None => format!("The SSF configuration for {well_known_url} {f}."),
+                                }
                             }
                             other => capitalise(&other.to_string()),
                         };
                         CoreError::invalid("settings.well_known_url", message)
                     })?;
+                for (field, sent, found) in [
+                    ("settings.issuer", issuer, &config.issuer),
+                    ("settings.jwks_url", jwks_url, &config.jwks_uri),
+                ] {
+                    if let Some(sent) = sent.as_ref().filter(|sent| *sent != found) {
+                        return Err(CoreError::invalid(
+                            field,
+                            format!("{field} is {sent:?}, but the SSF configuration at {well_known_url} gives {found:?}. Send well_known_url alone to take the document's values, or issuer and jwks_url without well_known_url."),
+                        ));
+                    }
+                }
                 Resolved {
                     well_known_url: Some(config.well_known_url),
                     issuer: config.issuer,
@@ -473,6 +510,10 @@ impl Services {
     ) -> Result<Provider, CoreError> {
         by.require_write()?;
         let mut provider = self.get_provider(id).await?;
+        // Already so: nothing changes, and no log event says it did.
+        if provider.status == status {
+            return Ok(provider);
+        }
         provider.status = status;
         provider.updated_ms = now_ms();
         let mut tx = self.db.begin().await?;
@@ -482,10 +523,6 @@ impl Services {
         .bind(status.as_str())
         .bind(provider.updated_ms)
         .bind(id)
-        .bind(
-            serde_json::to_string(&provider.critical_subject_members)
-                .unwrap_or_else(|_| "[]".into())
-        )
         .execute(&mut *conn)
         .await?
         .rows_affected());
@@ -599,7 +636,19 @@ mod tests {
         assert_eq!(
             wk.setup,
             ProviderSetup::WellKnown {
-                well_known_url: "https://t.example/.well-known/ssf-configuration".into()
+                well_known_url: "https://t.example/.well-known/ssf-configuration".into(),
+                issuer: None,
+                jwks_url: None,
+            }
+        );
+        // A GET's settings, sent back: the resolved values come along, to be checked.
+        let echoed = parse_provider_request(&json!({"name": "A", "type": "okta", "settings": {"well_known_url": "https://t.example/.well-known/ssf-configuration", "issuer": "https://t.example", "jwks_url": "https://t.example/jwks"}})).unwrap();
+        assert_eq!(
+            echoed.setup,
+            ProviderSetup::WellKnown {
+                well_known_url: "https://t.example/.well-known/ssf-configuration".into(),
+                issuer: Some("https://t.example".into()),
+                jwks_url: Some("https://t.example/jwks".into()),
             }
         );
         let ij = parse_provider_request(&json!({"name": " B ", "type": "x", "settings": {"issuer": "https://i", "jwks_url": "https://i/jwks", "well_known_url": null}, "status": "ACTIVE", "id": "sse1"})).unwrap();
@@ -635,9 +684,15 @@ mod tests {
         );
         assert_eq!(
             fields(parse_provider_request(
-                &json!({"name": "n", "type": "t", "settings": {"well_known_url": "https://a", "issuer": "i"}})
+                &json!({"name": "n", "type": "t", "settings": {"well_known_url": "https://a", "issuer": 7}})
             )),
-            ["settings"]
+            ["settings.issuer"]
+        );
+        assert_eq!(
+            fields(parse_provider_request(
+                &json!({"name": "a\u{0}b", "type": "t", "settings": {"well_known_url": "https://a"}})
+            )),
+            ["name"]
         );
         assert_eq!(
             fields(parse_provider_request(

@@ -160,7 +160,11 @@ async fn refuses_malformed_requests(engine: Engine) {
         ),
         (
             json!({"name": "n", "type": "t", "settings": {"well_known_url": wk, "issuer": "i", "jwks_url": "https://j"}}),
-            vec!["settings", "not both"],
+            vec![
+                "settings.issuer",
+                "SSF configuration",
+                "well_known_url alone",
+            ],
         ),
         (
             json!({"name": "n", "type": "t", "settings": {"issuer": "https://i"}}),
@@ -203,6 +207,70 @@ async fn refuses_malformed_requests(engine: Engine) {
     assert_eq!(res.status().as_u16(), 400);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["errorCode"], "E0000003");
+    // A NUL character, which PostgreSQL cannot store, anywhere in a body.
+    let (status, err) = server
+        .api(
+            Method::POST,
+            PROVIDERS,
+            Some(json!({"name": "a\u{0}b", "type": "t", "settings": {"well_known_url": wk}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert_eq!(err["errorCode"], "E0000003");
+    assert!(causes(&err).contains("NUL"), "{err}");
+    let (_, list) = server.api(Method::GET, PROVIDERS, None).await;
+    assert_eq!(list, json!([]));
+}
+
+/// Paths and queries no handler can serve get Okta's error shape, not a
+/// plain-text refusal or (on PostgreSQL) a 500.
+async fn refuses_unusable_paths_and_queries(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    for (method, path, status, code) in [
+        (Method::GET, format!("{PROVIDERS}/%00"), 404, "E0000007"),
+        (
+            Method::DELETE,
+            format!("{PROVIDERS}/a%00b"),
+            404,
+            "E0000007",
+        ),
+        (Method::GET, format!("{PROVIDERS}/%FF"), 404, "E0000007"),
+        (
+            Method::POST,
+            format!("{PROVIDERS}/%00/lifecycle/activate"),
+            404,
+            "E0000007",
+        ),
+        (
+            Method::GET,
+            "/api/v1/logs?q=a%00b".to_string(),
+            400,
+            "E0000053",
+        ),
+        (
+            Method::GET,
+            "/api/v1/users?q=%00".to_string(),
+            400,
+            "E0000053",
+        ),
+    ] {
+        let (got, body) = server.api(method.clone(), &path, None).await;
+        assert_eq!(got.as_u16(), status, "{method} {path}: {body}");
+        assert_eq!(body["errorCode"], code, "{method} {path}: {body}");
+    }
+    // A body over the limit.
+    let res = server
+        .http
+        .post(server.url(PROVIDERS))
+        .header("Authorization", format!("SSWS {}", common::API_TOKEN))
+        .header("Content-Type", "application/json")
+        .body(format!("{{\"name\": \"{}\"}}", "x".repeat(3 * 1024 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 413);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["errorCode"], "E0000003", "{body}");
 }
 
 async fn explains_transmitter_failures(engine: Engine) {
@@ -220,6 +288,17 @@ async fn explains_transmitter_failures(engine: Engine) {
         &server,
         wk(format!("{b}/html/.well-known/ssf-configuration")),
         &["settings.well_known_url", "JSON"],
+    )
+    .await;
+    // An issuer URL: the message names the URL that was read, and why.
+    assert_refused(
+        &server,
+        wk(format!("{b}/nobody")),
+        &[
+            "taken as the transmitter's issuer",
+            &format!("{b}/.well-known/ssf-configuration/nobody"),
+            "404",
+        ],
     )
     .await;
     assert_refused(
@@ -322,6 +401,20 @@ async fn replaces_and_revalidates(engine: Engine) {
         .api(Method::POST, PROVIDERS, Some(json!({"name": "Acme", "type": "t", "settings": {"well_known_url": tr.well_known()}})))
         .await;
     let path = format!("{PROVIDERS}/{}", p["id"].as_str().unwrap());
+    // What a GET returns can be sent back as it is (its settings hold the
+    // resolved issuer and JWKS URL beside the well-known URL).
+    let (_, fetched) = server.api(Method::GET, &path, None).await;
+    assert!(fetched["settings"]["issuer"].is_string(), "{fetched}");
+    let (status, same) = server.api(Method::PUT, &path, Some(fetched.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{same}");
+    assert_eq!(same["settings"], fetched["settings"]);
+    // Sent back with an issuer the document does not give, it is refused.
+    let mut edited = fetched.clone();
+    edited["settings"]["issuer"] = json!("https://someone-else.example");
+    let (status, err) = server.api(Method::PUT, &path, Some(edited)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert!(causes(&err).contains("settings.issuer"), "{err}");
+    let p = same;
     // A PUT with a bad setup is refused and changes nothing.
     let (status, _) = server
         .api(Method::PUT, &path, Some(json!({"name": "Renamed", "type": "t", "settings": {"well_known_url": format!("{}/nope/.well-known/ssf-configuration", tr.base)}})))
@@ -345,7 +438,11 @@ async fn replaces_and_revalidates(engine: Engine) {
     assert_eq!(replaced["settings"]["issuer"], "https://new.example");
     let (_, again) = server.api(Method::GET, &path, None).await;
     assert_eq!(again, replaced);
-    assert_eq!(server.log("security.events.provider.update").await.len(), 1);
+    assert_eq!(
+        server.log("security.events.provider.update").await.len(),
+        2,
+        "the unchanged PUT and the replacement"
+    );
     let (status, err) = server
         .api(
             Method::PUT,
@@ -383,6 +480,12 @@ async fn deactivates_activates_and_deletes(engine: Engine) {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(on["status"], "ACTIVE");
+    // Activating an active provider changes nothing and logs nothing.
+    let (status, again) = server
+        .api(Method::POST, &format!("{path}/lifecycle/activate"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again, on);
     assert_eq!(
         server
             .log("security.events.provider.deactivate")
@@ -413,6 +516,7 @@ async fn deactivates_activates_and_deletes(engine: Engine) {
 }
 
 crate::on_both_engines!(
+    refuses_unusable_paths_and_queries,
     creates_by_well_known_url,
     creates_by_issuer_url_with_a_path,
     creates_by_issuer_and_jwks,

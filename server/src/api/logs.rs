@@ -247,6 +247,11 @@ async fn list(
             .iter()
             .filter_map(|k| param(&pairs, k).map(|v| ((*k).to_string(), v.to_string())))
             .collect();
+        // `limit=0` asks only whether there is more; its next link fetches
+        // it (a link repeating `limit=0` would lead a client round forever).
+        if query.limit == 0 {
+            params.retain(|(k, _)| k != "limit");
+        }
         params.push(("after".into(), next.encode()));
         headers.append(LINK, link(base, &params, "next")?);
     }

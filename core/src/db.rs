@@ -362,6 +362,7 @@ impl Db {
             Db::Postgres(pool)
         } else if url.starts_with("sqlite:") {
             crate::sqlite_vfs::register()
+                .and_then(|()| crate::sqlite_text::register())
                 .map_err(|e| CoreError::Config(format!("cannot set up SQLite: {e}")))?;
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| CoreError::Config(format!("invalid SQLite URL: {e}")))?
@@ -684,6 +685,7 @@ pub(crate) mod tests {
     /// connection to `sqlite::memory:` would be another, empty database),
     /// for tests that apply migrations by hand.
     pub(crate) async fn memory_sqlite() -> sqlx::SqlitePool {
+        crate::sqlite_text::register().unwrap();
         sqlx::sqlite::SqlitePoolOptions::new()
             .max_connections(1)
             .connect("sqlite::memory:")

@@ -358,7 +358,7 @@ impl Services {
         );
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM users \
-             WHERE (login LIKE $1 ESCAPE '\\' OR email LIKE $1 ESCAPE '\\' OR LOWER(first_name) LIKE $1 ESCAPE '\\' OR LOWER(last_name) LIKE $1 ESCAPE '\\') \
+             WHERE (login LIKE $1 ESCAPE '\\' OR email LIKE $1 ESCAPE '\\' OR rl_fold(first_name) LIKE $1 ESCAPE '\\' OR rl_fold(last_name) LIKE $1 ESCAPE '\\') \
                AND login > $2 ORDER BY login LIMIT $3"
         );
         let rows: Vec<UserRow> = with_db!(&self.db, |pool| sqlx::query_as(&sql)
@@ -578,7 +578,7 @@ impl Services {
         let prefix = format!("{}%", q.trim().to_lowercase());
         let rows: Vec<GroupRow> = with_db!(&self.db, |pool| {
             sqlx::query_as(
-            "SELECT id, name, description, created_ms FROM groups WHERE LOWER(name) LIKE $1 ORDER BY name"
+            "SELECT id, name, description, created_ms FROM groups WHERE rl_fold(name) LIKE $1 ORDER BY name"
         )
         .bind(&prefix)
         .fetch_all(pool)

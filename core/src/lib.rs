@@ -31,6 +31,7 @@ pub mod services;
 pub mod session_store;
 pub mod set;
 pub mod signing;
+pub mod sqlite_text;
 pub mod sqlite_vfs;
 pub mod stream_health;
 pub mod syslog;

@@ -34,6 +34,10 @@
 //! # Window and order
 //! `since` is inclusive, `until` exclusive. Events are ordered by
 //! `(published, persistence sequence)`; the cursor is the last pair returned.
+//! Polling (ascending, no `until`) on PostgreSQL is the exception: its first
+//! pass reads what had committed when it began in that order, then it reads
+//! in commit order, so an event whose transaction commits late is not
+//! skipped (see [`Commits`]).
 
 use std::fmt;
 
@@ -65,19 +69,68 @@ const MAX_CONDITIONS: usize = 100;
 
 /// A position in the log: the last `(published_ms, seq)` seen, and the lower
 /// bound of the window the page came from (so `next` links need no `since`).
+/// `seq` is an [`event_position`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cursor {
     pub published_ms: i64,
     pub seq: i64,
     pub since_ms: Option<i64>,
+    /// Polling on PostgreSQL only (`None` elsewhere): where the poll stands
+    /// in commit order. Ignored outside polling mode.
+    pub commits: Option<Commits>,
+}
+
+/// How a poll on PostgreSQL reads every event exactly once. Transactions
+/// commit in any order there, and a row's `published` is taken before its
+/// transaction commits, so an event can become visible after the cursor has
+/// passed its `(published, seq)`. A poll therefore reads in two passes:
+///
+/// 1. [`Commits::Snapshot`]: in `(published, seq)` order, the events of the
+///    transactions that had committed when the poll began (its first page's
+///    snapshot): a set that no later commit changes.
+/// 2. [`Commits::After`]: every later event, in commit order, as the live
+///    tail reads them (see [`TailPosition`]): ordered by the id of the
+///    transaction that wrote them, and only from transactions older than the
+///    oldest one still running (`pg_snapshot_xmin`), so none can still
+///    appear behind the position. An event shows up once every transaction
+///    that started before its own has ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Commits {
+    /// The first pass, over the events visible in this snapshot
+    /// (`xmin:xmax:xip,…`); `Cursor::{published_ms, seq}` is the position.
+    Snapshot(String),
+    /// The second pass: every row after `(xid, Cursor::seq)` in commit order
+    /// is still to be read, except those visible in `opened` (the first
+    /// pass's snapshot), kept until `xid` reaches its `xmax`.
+    /// `Cursor::published_ms` is only the last event's time.
+    After { xid: i64, opened: Option<String> },
 }
 
 impl Cursor {
-    /// The opaque form used in `after`: base64url of `ms.seq[.since]`.
+    /// The opaque form used in `after`: base64url of `ms.seq[.since]`, or
+    /// for a poll on PostgreSQL `ms.seq.[since].s.snapshot` (first pass) or
+    /// `ms.seq.[since].c.xid[.snapshot]` (second pass).
     pub fn encode(&self) -> String {
-        let raw = match self.since_ms {
-            Some(since) => format!("{}.{}.{since}", self.published_ms, self.seq),
-            None => format!("{}.{}", self.published_ms, self.seq),
+        let since = self.since_ms.map(|s| s.to_string()).unwrap_or_default();
+        let raw = match (&self.commits, self.since_ms) {
+            (None, Some(since)) => format!("{}.{}.{since}", self.published_ms, self.seq),
+            (None, None) => format!("{}.{}", self.published_ms, self.seq),
+            (Some(Commits::Snapshot(snapshot)), _) => {
+                format!("{}.{}.{since}.s.{snapshot}", self.published_ms, self.seq)
+            }
+            (Some(Commits::After { xid, opened: None }), _) => {
+                format!("{}.{}.{since}.c.{xid}", self.published_ms, self.seq)
+            }
+            (
+                Some(Commits::After {
+                    xid,
+                    opened: Some(snapshot),
+                }),
+                _,
+            ) => format!(
+                "{}.{}.{since}.c.{xid}.{snapshot}",
+                self.published_ms, self.seq
+            ),
         };
         URL_SAFE_NO_PAD.encode(raw)
     }
@@ -86,20 +139,42 @@ impl Cursor {
     pub fn decode(s: &str) -> Option<Cursor> {
         let bytes = URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok()?;
         let raw = String::from_utf8(bytes).ok()?;
-        let mut parts = raw.split('.');
-        let published_ms = parts.next()?.parse().ok()?;
-        let seq = parts.next()?.parse().ok()?;
-        let since_ms = match parts.next() {
-            Some(p) => Some(p.parse().ok()?),
-            None => None,
+        let parts: Vec<&str> = raw.split('.').collect();
+        let (published_ms, seq, rest) = match parts.as_slice() {
+            [ms, seq, rest @ ..] => (ms.parse().ok()?, seq.parse().ok()?, rest),
+            _ => return None,
         };
-        if parts.next().is_some() {
-            return None;
-        }
+        // In the longer forms an empty `since` means none.
+        let since = |p: &str| match p {
+            "" => Some(None),
+            p => p.parse().ok().map(Some),
+        };
+        let snapshot = |p: &str| snapshot_bounds(p).map(|_| p.to_string());
+        let (since_ms, commits) = match rest {
+            [] => (None, None),
+            [since] => (Some(since.parse().ok()?), None),
+            [s, "s", snap] => (since(s)?, Some(Commits::Snapshot(snapshot(snap)?))),
+            [s, "c", xid] => (
+                since(s)?,
+                Some(Commits::After {
+                    xid: xid.parse().ok()?,
+                    opened: None,
+                }),
+            ),
+            [s, "c", xid, snap] => (
+                since(s)?,
+                Some(Commits::After {
+                    xid: xid.parse().ok()?,
+                    opened: Some(snapshot(snap)?),
+                }),
+            ),
+            _ => return None,
+        };
         Some(Cursor {
             published_ms,
             seq,
             since_ms,
+            commits,
         })
     }
 }
@@ -850,10 +925,21 @@ impl Builder<'_> {
         }
     }
 
-    fn like(&self) -> &'static str {
+    /// `expr LIKE pattern`, ignoring case beyond ASCII too: SQLite's own
+    /// LIKE folds ASCII only, so there both sides are folded
+    /// (`crate::sqlite_text`).
+    fn like_folded(&self, expr: &str, pattern: &str) -> String {
         match self.dialect {
-            Dialect::Sqlite => "LIKE",
-            Dialect::Postgres => "ILIKE",
+            Dialect::Sqlite => format!("{}({expr}) LIKE {pattern}", crate::sqlite_text::FOLD),
+            Dialect::Postgres => format!("{expr} ILIKE {pattern}"),
+        }
+    }
+
+    /// Lower case, as the stored search text is.
+    fn folded(&self, expr: &str) -> String {
+        match self.dialect {
+            Dialect::Sqlite => format!("{}({expr})", crate::sqlite_text::FOLD),
+            Dialect::Postgres => format!("lower({expr})"),
         }
     }
 
@@ -1081,8 +1167,12 @@ impl Builder<'_> {
                     CompareOp::Sw => format!("{}%", pattern(s)),
                     _ => format!("%{}", pattern(s)),
                 };
+                let pat = match self.dialect {
+                    Dialect::Sqlite => pat.to_lowercase(),
+                    Dialect::Postgres => pat,
+                };
                 let p = self.param(Bind::Text(pat));
-                format!("{expr} {} {p} ESCAPE '\\'", self.like())
+                format!("{} ESCAPE '\\'", self.like_folded(&expr, &p))
             }
             o if o.is_ordering() => {
                 let p = self.param(Bind::Text(s.to_string()));
@@ -1154,7 +1244,8 @@ macro_rules! fetch_built {
 /// until)`, strictly after (or, descending, before) `from`, the filter and
 /// keywords, in keyset order, `limit + 1` rows of `(seq, kind, published_ms,
 /// body)`. `common_targets` lists the filter's target ids that have more
-/// than [`COMMON_TARGET_EVENTS`] events.
+/// than [`COMMON_TARGET_EVENTS`] events. On PostgreSQL, a `from` in a poll's
+/// first pass ([`Commits::Snapshot`]) also keeps to the rows its snapshot saw.
 pub fn page_sql(
     query: &LogQuery,
     since_ms: i64,
@@ -1211,9 +1302,80 @@ pub fn page_sql(
         table.kind(),
         table.name()
     );
+    // A poll's first pass (see [`Commits`]): only what its snapshot saw.
+    // Rows older than the commit ids (migration 0009) have none.
+    if let (Dialect::Postgres, Some(Commits::Snapshot(snapshot))) = (dialect, &from.commits) {
+        let snap = b.param(Bind::Text(snapshot.clone()));
+        text.push_str(&format!(
+            " AND (commit_xid IS NULL OR pg_visible_in_snapshot(commit_xid::text::xid8, {snap}::pg_snapshot))"
+        ));
+    }
     push_conditions(&mut b, &mut text, query);
     let limit = b.param(Bind::Int(i64::from(query.limit) + 1));
     text.push_str(&format!(" ORDER BY {order} LIMIT {limit}"));
+    Sql {
+        text,
+        binds: b.binds,
+    }
+}
+
+/// The second pass of a poll on PostgreSQL (see [`Commits::After`]): the
+/// rows after `(from_xid, from_position)` in commit order, written by
+/// transactions older than `below_xid` (the oldest still running), not
+/// visible in `opened`, published from `since_ms` on, that match the filter
+/// and keywords; `limit + 1` rows of `(seq, kind, commit_xid, published_ms,
+/// body)`. The plain range on `commit_xid` lets the planner see how few rows
+/// a poll that keeps up has to read (through the `(commit_xid, seq)` indexes).
+#[allow(clippy::too_many_arguments)]
+pub fn commit_order_sql(
+    query: &LogQuery,
+    since_ms: i64,
+    from_xid: i64,
+    from_position: i64,
+    opened: Option<&str>,
+    below_xid: i64,
+    table: LogTable,
+    common_targets: &[String],
+) -> Sql {
+    let mut b = Builder {
+        dialect: Dialect::Postgres,
+        table,
+        binds: Vec::new(),
+        common_targets,
+    };
+    let xid = b.param(Bind::Int(from_xid));
+    let below = b.param(Bind::Int(below_xid));
+    // The position is `seq * 4 + kind`, as in [`page_sql`].
+    let seq = b.param(Bind::Int(from_position.div_euclid(4)));
+    let (key, after) = match table {
+        LogTable::Stored => (
+            "commit_xid, seq",
+            format!("(commit_xid, seq) > ({xid}, {seq})"),
+        ),
+        LogTable::Rendered => {
+            let kind = b.param(Bind::Int(from_position.rem_euclid(4)));
+            (
+                "commit_xid, seq, kind",
+                format!("(commit_xid, seq, kind) > ({xid}, {seq}, {kind})"),
+            )
+        }
+    };
+    let since = b.param(Bind::Int(since_ms));
+    let mut text = format!(
+        "SELECT seq, {}, commit_xid, published_ms, body FROM {} \
+         WHERE commit_xid >= {xid} AND commit_xid < {below} AND {after} AND published_ms >= {since}",
+        table.kind(),
+        table.name()
+    );
+    if let Some(snapshot) = opened {
+        let snap = b.param(Bind::Text(snapshot.to_string()));
+        text.push_str(&format!(
+            " AND NOT pg_visible_in_snapshot(commit_xid::text::xid8, {snap}::pg_snapshot)"
+        ));
+    }
+    push_conditions(&mut b, &mut text, query);
+    let limit = b.param(Bind::Int(i64::from(query.limit) + 1));
+    text.push_str(&format!(" ORDER BY {key} LIMIT {limit}"));
     Sql {
         text,
         binds: b.binds,
@@ -1247,6 +1409,9 @@ impl Services {
 
     /// One page of the System Log. See the module documentation for the semantics.
     pub async fn query_logs(&self, query: &LogQuery) -> Result<LogPage, CoreError> {
+        if let (Db::Postgres(pool), true) = (&self.db, query.is_polling()) {
+            return self.poll_postgres(pool, query).await;
+        }
         let until = query.until_ms.unwrap_or_else(now_ms);
         let since = match &query.after {
             Some(c) => c.since_ms,
@@ -1258,31 +1423,59 @@ impl Services {
         };
         // Where this page starts: the cursor, or the edge of the window.
         let from = match &query.after {
-            Some(c) => c.clone(),
+            // A poll's place in commit order means nothing here.
+            Some(c) => Cursor {
+                commits: None,
+                ..c.clone()
+            },
             None if query.descending => Cursor {
                 published_ms: until,
                 seq: i64::MIN,
                 since_ms: since,
+                commits: None,
             },
             None => Cursor {
                 published_ms: since.unwrap_or(i64::MIN).saturating_sub(1),
                 seq: i64::MAX,
                 since_ms: since,
+                commits: None,
             },
         };
+        let mut rows = self
+            .keyset_rows(query, since.unwrap_or(i64::MIN), until, &from)
+            .await?;
+        let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let position = rows
+            .last()
+            .map(|(seq, published_ms, _)| Cursor {
+                published_ms: *published_ms,
+                seq: *seq,
+                since_ms: since,
+                commits: None,
+            })
+            .unwrap_or(from);
+        let events = parse_bodies(rows.iter().map(|(_, _, body)| body))?;
+        let next = (more || query.is_polling()).then_some(position);
+        Ok(LogPage { events, next })
+    }
+
+    /// The page's rows `(position, published_ms, body)` of both tables, in
+    /// page order: the first `limit + 1` in `[since, until)` after `from`
+    /// (see [`page_sql`]).
+    async fn keyset_rows(
+        &self,
+        query: &LogQuery,
+        since: i64,
+        until: i64,
+        from: &Cursor,
+    ) -> Result<Vec<(i64, i64, String)>, CoreError> {
         let common_targets = self.common_targets(query).await?;
         let dialect = Dialect::of(&self.db);
         let mut rows: Vec<(i64, i64, String)> = Vec::new();
         for table in LogTable::BOTH {
-            let sql = page_sql(
-                query,
-                since.unwrap_or(i64::MIN),
-                until,
-                &from,
-                dialect,
-                table,
-                &common_targets,
-            );
+            let sql = page_sql(query, since, until, from, dialect, table, &common_targets);
             let found: Vec<(i64, i64, i64, String)> =
                 fetch_built!(&self.db, sql, (i64, i64, i64, String));
             rows.extend(
@@ -1301,25 +1494,150 @@ impl Services {
                 order
             }
         });
-        let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        let position = rows
-            .last()
-            .map(|(seq, published_ms, _)| Cursor {
-                published_ms: *published_ms,
-                seq: *seq,
+        Ok(rows)
+    }
+
+    /// A page in polling mode on PostgreSQL, in the two passes described at
+    /// [`Commits`]: every event exactly once, however late its transaction
+    /// commits. `next` is always set.
+    async fn poll_postgres(
+        &self,
+        pool: &sqlx::PgPool,
+        query: &LogQuery,
+    ) -> Result<LogPage, CoreError> {
+        let since = match &query.after {
+            Some(c) => c.since_ms,
+            None => Some(
+                query
+                    .since_ms
+                    .unwrap_or_else(|| now_ms().saturating_sub(DEFAULT_WINDOW_MS)),
+            ),
+        };
+        let from = match &query.after {
+            Some(c) => c.clone(),
+            None => Cursor {
+                published_ms: since.unwrap_or(i64::MIN).saturating_sub(1),
+                seq: i64::MAX,
                 since_ms: since,
-            })
-            .unwrap_or(from);
-        let events = rows
-            .iter()
-            .map(|(_, _, body)| {
-                serde_json::from_str(body).map_err(|e| CoreError::Internal(e.to_string()))
-            })
-            .collect::<Result<Vec<Value>, _>>()?;
-        let next = (more || query.is_polling()).then_some(position);
-        Ok(LogPage { events, next })
+                commits: None,
+            },
+        };
+        let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+        let (bodies, next) = match from.commits.clone() {
+            Some(Commits::After { xid, opened }) => {
+                // Only transactions older than every one still running: none
+                // of them can still add a row behind the new position.
+                let below = pg_xmin(pool).await?;
+                let mut rows: Vec<(i64, i64, i64, String)> = Vec::new();
+                for table in LogTable::BOTH {
+                    let sql = commit_order_sql(
+                        query,
+                        since.unwrap_or(i64::MIN),
+                        xid,
+                        from.seq,
+                        opened.as_deref(),
+                        below,
+                        table,
+                        &[],
+                    );
+                    let found: Vec<(i64, i64, i64, i64, String)> =
+                        fetch_built!(&self.db, sql, (i64, i64, i64, i64, String));
+                    rows.extend(
+                        found.into_iter().map(|(seq, kind, x, at, body)| {
+                            (x, event_position(seq, kind), at, body)
+                        }),
+                    );
+                }
+                rows.sort_by_key(|(x, position, _, _)| (*x, *position));
+                let more = rows.len() > limit;
+                rows.truncate(limit);
+                let (to_xid, to_seq) = match rows.last() {
+                    Some((x, position, _, _)) if more => (*x, *position),
+                    // Everything below `below` is read.
+                    _ if below > xid => (below, -1),
+                    _ => (xid, from.seq),
+                };
+                let next = Cursor {
+                    published_ms: rows.last().map_or(from.published_ms, |r| r.2),
+                    seq: to_seq,
+                    since_ms: since,
+                    commits: Some(Commits::After {
+                        xid: to_xid,
+                        // Transactions from the snapshot's xmax on began
+                        // after it: none of their rows is visible in it.
+                        opened: opened
+                            .filter(|s| snapshot_bounds(s).is_some_and(|(_, xmax)| to_xid < xmax)),
+                    }),
+                };
+                (rows.into_iter().map(|r| r.3).collect::<Vec<_>>(), next)
+            }
+            first => {
+                // The first pass, over what was committed when the poll
+                // began (a cursor from elsewhere starts one now).
+                let snapshot = match first {
+                    Some(Commits::Snapshot(s)) => s,
+                    _ => pg_snapshot(pool).await?,
+                };
+                let from = Cursor {
+                    commits: Some(Commits::Snapshot(snapshot.clone())),
+                    ..from
+                };
+                let mut rows = self
+                    .keyset_rows(query, since.unwrap_or(i64::MIN), i64::MAX, &from)
+                    .await?;
+                let more = rows.len() > limit;
+                rows.truncate(limit);
+                let next = match rows.last() {
+                    Some((seq, published_ms, _)) if more => Cursor {
+                        published_ms: *published_ms,
+                        seq: *seq,
+                        since_ms: since,
+                        commits: Some(Commits::Snapshot(snapshot)),
+                    },
+                    // The pass is over: the second starts at the snapshot's
+                    // xmin, leaving out what the snapshot saw.
+                    last => {
+                        let (xmin, xmax) = snapshot_bounds(&snapshot).ok_or_else(|| {
+                            CoreError::Internal(format!("unexpected snapshot {snapshot:?}"))
+                        })?;
+                        Cursor {
+                            published_ms: last.map_or(from.published_ms, |r| r.1),
+                            seq: -1,
+                            since_ms: since,
+                            commits: Some(Commits::After {
+                                xid: xmin,
+                                opened: (xmin < xmax).then_some(snapshot),
+                            }),
+                        }
+                    }
+                };
+                (rows.into_iter().map(|r| r.2).collect::<Vec<_>>(), next)
+            }
+        };
+        Ok(LogPage {
+            events: parse_bodies(bodies.iter())?,
+            next: Some(next),
+        })
+    }
+}
+
+/// The LogEvent JSON objects of a page's rows.
+fn parse_bodies<'a>(bodies: impl Iterator<Item = &'a String>) -> Result<Vec<Value>, CoreError> {
+    bodies
+        .map(|body| serde_json::from_str(body).map_err(|e| CoreError::Internal(e.to_string())))
+        .collect()
+}
+
+/// PostgreSQL's current snapshot, as text (`xmin:xmax:xip,…`).
+async fn pg_snapshot(pool: &sqlx::PgPool) -> Result<String, CoreError> {
+    let snapshot: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
+        .fetch_one(pool)
+        .await?;
+    match snapshot_bounds(&snapshot) {
+        Some(_) => Ok(snapshot),
+        None => Err(CoreError::Internal(format!(
+            "unexpected snapshot {snapshot:?}"
+        ))),
     }
 }
 
@@ -1438,8 +1756,9 @@ fn push_conditions(b: &mut Builder<'_>, text: &mut String, query: &LogQuery) {
     }
     for kw in &query.keywords {
         let p = b.param(Bind::Text(keyword_pattern(kw)));
+        let body = b.folded("body");
         text.push_str(&format!(
-            " AND COALESCE(search_text, lower(body)) LIKE {p} ESCAPE '\\'"
+            " AND COALESCE(search_text, {body}) LIKE {p} ESCAPE '\\'"
         ));
     }
 }
@@ -1522,6 +1841,34 @@ fn snapshot_xmax(snapshot: &str) -> Option<i64> {
         return None;
     }
     Some(xmax)
+}
+
+/// The `(xmin, xmax)` of a PostgreSQL snapshot in its text form
+/// `xmin:xmax:xip,…`, checked as PostgreSQL checks it (every `xip` in
+/// `[xmin, xmax)`, ascending); `None` when the text is not of that form.
+fn snapshot_bounds(snapshot: &str) -> Option<(i64, i64)> {
+    let number = |s: &str| -> Option<i64> {
+        if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok()
+    };
+    let mut parts = snapshot.split(':');
+    let xmin = number(parts.next()?)?;
+    let xmax = number(parts.next()?)?;
+    let xip = parts.next()?;
+    if parts.next().is_some() || xmin < 1 || xmax < xmin {
+        return None;
+    }
+    let mut last = xmin;
+    for x in xip.split(',').filter(|_| !xip.is_empty()) {
+        let x = number(x)?;
+        if x < last || x >= xmax {
+            return None;
+        }
+        last = x;
+    }
+    Some((xmin, xmax))
 }
 
 /// Events a tail read, and where it got to.
@@ -2334,11 +2681,43 @@ mod tests {
                 published_ms: 1_700_000_000_123,
                 seq: 42,
                 since_ms: None,
+                commits: None,
             },
             Cursor {
                 published_ms: -1,
                 seq: i64::MAX,
                 since_ms: Some(i64::MIN),
+                commits: None,
+            },
+            Cursor {
+                published_ms: 5,
+                seq: -1,
+                since_ms: None,
+                commits: Some(Commits::Snapshot("731:735:731,733".into())),
+            },
+            Cursor {
+                published_ms: 5,
+                seq: 26,
+                since_ms: Some(-3),
+                commits: Some(Commits::Snapshot("731:731:".into())),
+            },
+            Cursor {
+                published_ms: 5,
+                seq: -1,
+                since_ms: Some(4),
+                commits: Some(Commits::After {
+                    xid: 731,
+                    opened: Some("731:735:733".into()),
+                }),
+            },
+            Cursor {
+                published_ms: 5,
+                seq: 27,
+                since_ms: None,
+                commits: Some(Commits::After {
+                    xid: 740,
+                    opened: None,
+                }),
             },
         ] {
             assert_eq!(Cursor::decode(&c.encode()), Some(c.clone()));
@@ -2351,6 +2730,116 @@ mod tests {
         assert_eq!(Cursor::decode(&URL_SAFE_NO_PAD.encode("1.2.3.4")), None);
         assert_eq!(Cursor::decode(&URL_SAFE_NO_PAD.encode("1")), None);
         assert_eq!(Cursor::decode(&URL_SAFE_NO_PAD.encode("a.b")), None);
+        // Cursors without a commit position (as all were before) still read.
+        assert_eq!(
+            Cursor::decode(&URL_SAFE_NO_PAD.encode("5.26.1")),
+            Some(Cursor {
+                published_ms: 5,
+                seq: 26,
+                since_ms: Some(1),
+                commits: None
+            })
+        );
+        for raw in [
+            "1.2..s",
+            "1.2..s.",
+            "1.2.3.s.5:4:",
+            "1.2.3.s.4:6:7",
+            "1.2.3.s.4:9:7,5",
+            "1.2.3.s.4:9:5,,7",
+            "1.2.3.s.4:9:+5",
+            "1.2.3.s.4:9",
+            "1.2.3.s.0:9:",
+            "1.2.3.c",
+            "1.2.3.c.x",
+            "1.2.3.c.7.8",
+            "1.2.3.c.7.4:9:.1",
+            "1.2.3.q.7",
+            "1.2.x.c.7",
+            "1.2.",
+        ] {
+            assert_eq!(Cursor::decode(&URL_SAFE_NO_PAD.encode(raw)), None, "{raw}");
+        }
+    }
+
+    #[test]
+    fn polls_on_postgres_read_their_snapshot_then_commit_order() {
+        let q = LogQuery {
+            filter: Some(parse_filter("eventType eq \"a\"").unwrap()),
+            limit: 20,
+            ..LogQuery::default()
+        };
+        // The first pass keeps to the snapshot the poll began with.
+        let from = Cursor {
+            published_ms: 5,
+            seq: event_position(6, 2),
+            since_ms: Some(1),
+            commits: Some(Commits::Snapshot("700:705:701,703".into())),
+        };
+        let s = page_sql(
+            &q,
+            1,
+            i64::MAX,
+            &from,
+            Dialect::Postgres,
+            LogTable::Stored,
+            &[],
+        );
+        assert_eq!(
+            s.text,
+            "SELECT seq, CAST(0 AS BIGINT), published_ms, body FROM log_events WHERE published_ms >= $1 AND published_ms < $2 \
+             AND (published_ms, seq) > ($3, $4) \
+             AND (commit_xid IS NULL OR pg_visible_in_snapshot(commit_xid::text::xid8, $5::pg_snapshot)) \
+             AND event_type = $6 ORDER BY published_ms ASC, seq ASC LIMIT $7"
+        );
+        assert_eq!(s.binds[4], t("700:705:701,703"));
+        // SQLite has no snapshots (nor needs them).
+        let s = page_sql(&q, 1, 10, &from, Dialect::Sqlite, LogTable::Stored, &[]);
+        assert!(!s.text.contains("snapshot"), "{}", s.text);
+
+        // The second pass: commit order, below the oldest running transaction.
+        let s = commit_order_sql(
+            &q,
+            1,
+            700,
+            event_position(6, 2),
+            Some("700:705:701,703"),
+            702,
+            LogTable::Rendered,
+            &[],
+        );
+        assert_eq!(
+            s.text,
+            "SELECT seq, kind, commit_xid, published_ms, body FROM detection_log_events \
+             WHERE commit_xid >= $1 AND commit_xid < $2 AND (commit_xid, seq, kind) > ($1, $3, $4) \
+             AND published_ms >= $5 \
+             AND NOT pg_visible_in_snapshot(commit_xid::text::xid8, $6::pg_snapshot) \
+             AND event_type = $7 ORDER BY commit_xid, seq, kind LIMIT $8"
+        );
+        assert_eq!(
+            s.binds,
+            vec![
+                Bind::Int(700),
+                Bind::Int(702),
+                Bind::Int(6),
+                Bind::Int(2),
+                Bind::Int(1),
+                t("700:705:701,703"),
+                t("a"),
+                Bind::Int(21)
+            ]
+        );
+        let s = commit_order_sql(&q, 1, 700, -1, None, 702, LogTable::Stored, &[]);
+        assert_eq!(
+            s.text,
+            "SELECT seq, CAST(0 AS BIGINT), commit_xid, published_ms, body FROM log_events \
+             WHERE commit_xid >= $1 AND commit_xid < $2 AND (commit_xid, seq) > ($1, $3) \
+             AND published_ms >= $4 AND event_type = $5 ORDER BY commit_xid, seq LIMIT $6"
+        );
+        assert_eq!(s.binds[2], Bind::Int(-1));
+        assert_eq!(snapshot_bounds("700:705:701,703"), Some((700, 705)));
+        assert_eq!(snapshot_bounds("700:700:"), Some((700, 700)));
+        assert_eq!(snapshot_bounds("700:705:705"), None);
     }
 
     #[test]
@@ -2433,7 +2922,10 @@ mod tests {
         }
         assert_eq!(
             sql("eventType sw \"user.\"", Dialect::Sqlite),
-            ("event_type LIKE $1 ESCAPE '\\'".into(), vec![t("user.%")])
+            (
+                "rl_fold(event_type) LIKE $1 ESCAPE '\\'".into(),
+                vec![t("user.%")]
+            )
         );
         assert_eq!(
             sql("eventType sw \"user.\"", Dialect::Postgres),
@@ -2501,7 +2993,7 @@ mod tests {
         assert_eq!(
             sql("client.ipAddress co \"10.0\"", d),
             (
-                "(CASE WHEN json_type(log_events.body, '$.\"client\".\"ipAddress\"') = 'text' THEN json_extract(log_events.body, '$.\"client\".\"ipAddress\"') END) LIKE $1 ESCAPE '\\'".into(),
+                "rl_fold((CASE WHEN json_type(log_events.body, '$.\"client\".\"ipAddress\"') = 'text' THEN json_extract(log_events.body, '$.\"client\".\"ipAddress\"') END)) LIKE $1 ESCAPE '\\'".into(),
                 vec![t("%10.0%")]
             )
         );
@@ -2514,7 +3006,7 @@ mod tests {
         );
         assert_eq!(
             sql("target.id sw \"0oa\"", d).0,
-            "EXISTS (SELECT 1 FROM json_each(log_events.body, '$.target') AS t WHERE (CASE WHEN json_type(t.value, '$.\"id\"') = 'text' THEN json_extract(t.value, '$.\"id\"') END) LIKE $1 ESCAPE '\\')"
+            "EXISTS (SELECT 1 FROM json_each(log_events.body, '$.target') AS t WHERE rl_fold((CASE WHEN json_type(t.value, '$.\"id\"') = 'text' THEN json_extract(t.value, '$.\"id\"') END)) LIKE $1 ESCAPE '\\')"
         );
         assert_eq!(
             sql("target.displayName ne \"x\"", d).0,
@@ -2652,14 +3144,15 @@ mod tests {
             published_ms: 5,
             seq: event_position(6, 2),
             since_ms: Some(1),
+            commits: None,
         };
         let s = page_sql(&q, 1, 10, &from, Dialect::Sqlite, LogTable::Stored, &[]);
         assert_eq!(
             s.text,
             "SELECT seq, CAST(0 AS BIGINT), published_ms, body FROM log_events WHERE published_ms >= $1 AND published_ms < $2 \
              AND (published_ms, seq) > ($3, $4) AND event_type = $5 \
-             AND COALESCE(search_text, lower(body)) LIKE $6 ESCAPE '\\' \
-             AND COALESCE(search_text, lower(body)) LIKE $7 ESCAPE '\\' \
+             AND COALESCE(search_text, rl_fold(body)) LIKE $6 ESCAPE '\\' \
+             AND COALESCE(search_text, rl_fold(body)) LIKE $7 ESCAPE '\\' \
              ORDER BY published_ms ASC, seq ASC LIMIT $8"
         );
         assert_eq!(
@@ -2681,8 +3174,8 @@ mod tests {
             s.text,
             "SELECT seq, kind, published_ms, body FROM detection_log_events WHERE published_ms >= $1 AND published_ms < $2 \
              AND (published_ms, seq, kind) > ($3, $4, $5) AND event_type = $6 \
-             AND COALESCE(search_text, lower(body)) LIKE $7 ESCAPE '\\' \
-             AND COALESCE(search_text, lower(body)) LIKE $8 ESCAPE '\\' \
+             AND COALESCE(search_text, rl_fold(body)) LIKE $7 ESCAPE '\\' \
+             AND COALESCE(search_text, rl_fold(body)) LIKE $8 ESCAPE '\\' \
              ORDER BY published_ms ASC, seq ASC, kind ASC LIMIT $9"
         );
         assert_eq!(&s.binds[2..5], &[Bind::Int(5), Bind::Int(6), Bind::Int(2)]);
@@ -2820,7 +3313,7 @@ mod tests {
             "WITH RECURSIVE b(lo, hi) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT) \
              UNION ALL SELECT hi, CASE WHEN hi + $3 < $4 THEN hi + $3 ELSE $4 END FROM b WHERE hi < $4) \
              SELECT lo, (SELECT COUNT(*) FROM log_events WHERE published_ms >= b.lo AND published_ms < b.hi \
-             AND event_type = $5 AND COALESCE(search_text, lower(body)) LIKE $6 ESCAPE '\\') FROM b ORDER BY lo"
+             AND event_type = $5 AND COALESCE(search_text, rl_fold(body)) LIKE $6 ESCAPE '\\') FROM b ORDER BY lo"
         );
         assert_eq!(
             s.binds,

@@ -741,8 +741,8 @@ impl Services {
             binds.push(Bind::Text(prefix_pattern(q)));
             let n = binds.len();
             inner_where.push_str(&format!(
-                " AND (lower(u.first_name) LIKE ${n} ESCAPE '\\' OR lower(u.last_name) LIKE ${n} ESCAPE '\\' \
-                 OR lower(u.login) LIKE ${n} ESCAPE '\\' OR lower(u.email) LIKE ${n} ESCAPE '\\')"
+                " AND (rl_fold(u.first_name) LIKE ${n} ESCAPE '\\' OR rl_fold(u.last_name) LIKE ${n} ESCAPE '\\' \
+                 OR rl_fold(u.login) LIKE ${n} ESCAPE '\\' OR rl_fold(u.email) LIKE ${n} ESCAPE '\\')"
             ));
         }
         let mut outer_where = String::from("1 = 1");

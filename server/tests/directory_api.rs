@@ -257,4 +257,61 @@ async fn csv_import_is_all_or_nothing(engine: Engine) {
     assert!(s.services.import_people(&by, good).await.is_err());
 }
 
-crate::on_both_engines!(users_and_groups, csv_import_is_all_or_nothing);
+/// Searching people and groups ignores case beyond ASCII on both engines
+/// (SQLite's own `lower()` folds ASCII only).
+async fn searches_ignore_case_beyond_ascii(engine: Engine) {
+    let s = TestServer::start(engine).await;
+    let eva = s
+        .post_for_id(
+            "/api/v1/users",
+            json!({"profile": {"email": "eva@example.com", "firstName": "Éva", "lastName": "Ünal"}}),
+        )
+        .await;
+    s.post_for_id(
+        "/api/v1/users",
+        json!({"profile": {"email": "bo@example.com", "firstName": "Bo", "lastName": "Lind"}}),
+    )
+    .await;
+    for q in ["éva", "ÉVA", "ünal", "Ün"] {
+        let (status, found) = s
+            .api(
+                Method::GET,
+                &format!("/api/v1/users?q={}", urlencode(q)),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{found}");
+        let ids: Vec<&str> = found
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, [eva.as_str()], "q={q}");
+    }
+    let group = s
+        .post_for_id(
+            "/api/v1/groups",
+            json!({"profile": {"name": "Équipe Sécurité", "description": ""}}),
+        )
+        .await;
+    let (_, found) = s
+        .api(
+            Method::GET,
+            &format!("/api/v1/groups?q={}", urlencode("équipe")),
+            None,
+        )
+        .await;
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(found[0]["id"], group.as_str());
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+crate::on_both_engines!(
+    users_and_groups,
+    csv_import_is_all_or_nothing,
+    searches_ignore_case_beyond_ascii
+);

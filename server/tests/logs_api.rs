@@ -354,10 +354,26 @@ async fn pages_in_both_orders_and_polls(engine: Engine) {
     assert!(next_params.iter().any(|(k, _)| k == "after"));
     assert!(!next_params.iter().any(|(k, _)| k == "since"));
 
-    // limit=0: no events, but a next link when there are some.
+    // limit=0: no events, but a next link when there are some, which
+    // fetches them (a page of the default size), so following it ends.
     let page = query(&server, &[("limit", "0"), ("until", &until)]).await;
     assert_eq!(page.body, json!([]));
-    assert!(page.link("next").is_some());
+    let mut url = page.link("next").unwrap();
+    assert!(!url.contains("limit="), "{url}");
+    let mut followed = Vec::new();
+    for _ in 0..100 {
+        let page = get(&server, &url).await;
+        followed.extend(page.events());
+        match page.link("next") {
+            Some(next) => url = next,
+            None => break,
+        }
+    }
+    assert_eq!(
+        followed.len(),
+        all.len(),
+        "the next links lead through every event once"
+    );
 
     // Polling (no until, ascending): next is always there, even on an empty page.
     let mut url = logs_url(&server, &[("limit", "6")]);
@@ -383,8 +399,16 @@ async fn pages_in_both_orders_and_polls(engine: Engine) {
         seeded.direct[0].actor.clone(),
     );
     syslog::record(&server.services.db, &fresh).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let page = get(&server, &url).await;
+    // On PostgreSQL it waits for transactions older than it, anywhere on the
+    // server (other tests run beside this one), so poll as a client would.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let page = loop {
+        let page = get(&server, &url).await;
+        if !page.events().is_empty() || std::time::Instant::now() > deadline {
+            break page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert_eq!(uuids(&page.events()), vec![fresh.uuid.clone()]);
     assert!(page.link("next").is_some());
     // An empty polling query that starts from `since` also links onwards.
@@ -1027,7 +1051,192 @@ async fn targets_of_a_large_transaction(engine: Engine) {
     assert!(written.iter().all(|u| shared.contains(u)));
 }
 
+/// Polling (following `next`, no `until`) on PostgreSQL, where transactions
+/// commit in any order and an event's `published` is taken before its
+/// transaction commits: an event that commits after a later-published one
+/// was polled still arrives, and every event arrives exactly once. SQLite
+/// has one writer, so there the interleaving below cannot happen.
+async fn polling_sees_events_that_commit_late() {
+    let server = TestServer::start(Engine::Postgres).await;
+    let db = &server.services.db;
+    let t0 = now_ms();
+    let actor = LogActor {
+        id: "00uPoller".into(),
+        actor_type: "User".into(),
+        alternate_id: None,
+        display_name: Some("Late writer".into()),
+        detail_entry: None,
+    };
+    let event = |name: &str, published_ms: i64| {
+        let mut ev = LogEvent::new("test.poll.late", name, actor.clone());
+        ev.published = rfc3339_ms(published_ms);
+        ev
+    };
+    // A transaction writes its event (published first) and stays open…
+    let early = event("Early", t0 - 30_000);
+    let mut open = db.begin().await.unwrap();
+    syslog::append(&mut open, &early).await.unwrap();
+    open.flush_logs().await.unwrap();
+    // …while a later-published event commits, and is polled.
+    let later = event("Later", t0 - 10_000);
+    syslog::record(db, &later).await.unwrap();
+    let (issuer, provider_id) = server.add_edr_provider().await;
+    let filter = format!("eventType eq \"test.poll.late\" or actor.id eq \"{provider_id}\"");
+    let since = rfc3339_ms(t0 - MINUTE);
+    let first = query(
+        &server,
+        &[("since", &since), ("filter", &filter), ("limit", "10")],
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(uuids(&first.events()), vec![later.uuid.clone()]);
+    let mut next = first.link("next").expect("polling always links onwards");
+
+    // While the early transaction runs, what commits after it is held back
+    // (it could otherwise be passed by the early event).
+    let held = event("Held", t0 - 5_000);
+    syslog::record(db, &held).await.unwrap();
+    let page = get(&server, &next).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(uuids(&page.events()), Vec::<String>::new());
+    next = page.link("next").expect("polling always links onwards");
+
+    // Once it commits, both arrive, in commit order, once each.
+    open.commit().await.unwrap();
+    let poll_until = |want: Vec<String>, mut next: String| {
+        let server = &server;
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            let mut polled: Vec<String> = Vec::new();
+            loop {
+                let page = get(server, &next).await;
+                assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+                polled.extend(uuids(&page.events()));
+                next = page.link("next").expect("polling always links onwards");
+                // Another test's transaction on the same server may hold
+                // events back for a moment.
+                if polled.len() >= want.len() || std::time::Instant::now() > deadline {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            assert_eq!(polled, want);
+            (polled, next)
+        }
+    };
+    let (_, next) = poll_until(vec![early.uuid.clone(), held.uuid.clone()], next).await;
+
+    // A SET's rendered events (one row, several events) arrive one per page
+    // with limit=1, in order, once each.
+    let (status, u) = server
+        .api(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"profile": {"login": "ana@example.com", "email": "ana@example.com", "firstName": "Ana", "lastName": "Lee"}})),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 200, "{u}");
+    let claims = json!({
+        "iss": issuer,
+        "aud": server.base_url,
+        "iat": now_ms() / 1000,
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "events": { "https://schemas.okta.com/secevent/okta/event-type/user-risk-change": {
+            "subject": {"user": {"format": "email", "email": "ana@example.com"}},
+            "current_level": "high", "previous_level": "low",
+        }},
+    });
+    assert_eq!(server.push_set(common::sign_set(&claims)).await, 202);
+    let until = rfc3339_ms(now_ms() + MINUTE);
+    let (rendered, _) = all_pages(
+        &server,
+        &[
+            ("since", &rfc3339_ms(t0 - MINUTE)),
+            ("until", &until),
+            ("filter", &format!("actor.id eq \"{provider_id}\"")),
+        ],
+    )
+    .await;
+    assert!(rendered.len() >= 2, "{rendered:?}");
+    let one_per_page = next.replace("limit=10", "limit=1");
+    assert_ne!(one_per_page, next);
+    let (_, next) = poll_until(uuids(&rendered), one_per_page).await;
+    let page = get(&server, &next).await;
+    assert_eq!(uuids(&page.events()), Vec::<String>::new());
+    assert!(page.link("next").is_some());
+}
+
+/// PostgreSQL only: see [`polling_sees_events_that_commit_late`].
+mod late_commits {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if crate::common::postgres_skipped() {
+            return;
+        }
+        super::polling_sees_events_that_commit_late().await
+    }
+}
+
+/// Keywords and `co` ignore case beyond ASCII on both engines, in stored
+/// events and in those rendered from detections alike.
+async fn ignores_case_beyond_ascii(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let eva = server
+        .post_for_id(
+            "/api/v1/users",
+            json!({"profile": {"login": "eva@example.com", "email": "eva@example.com", "firstName": "Éva", "lastName": "Ünal"}}),
+        )
+        .await;
+    let (status, body) = server
+        .api(
+            reqwest::Method::PUT,
+            &format!("/api/v1/users/{eva}/risk"),
+            Some(json!({"riskLevel": "HIGH", "riskReason": "Reported by the SOC"})),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let until = rfc3339_ms(now_ms() + MINUTE);
+    let types = |page: &Page| -> Vec<String> {
+        page.events()
+            .iter()
+            .map(|e| e["eventType"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Rendered from the detection, and stored (the user's creation): found
+    // by the user's name in lower case, as keyword and as `co`.
+    let by_keyword = query(&server, &[("q", "éva"), ("until", &until)]).await;
+    assert!(
+        types(&by_keyword).contains(&"user.risk.detect".to_string()),
+        "{:?}",
+        by_keyword.body
+    );
+    assert!(
+        types(&by_keyword).contains(&"user.lifecycle.create".to_string()),
+        "{:?}",
+        by_keyword.body
+    );
+    let by_filter = query(
+        &server,
+        &[
+            ("filter", "target.displayName co \"éva ünal\""),
+            ("until", &until),
+        ],
+    )
+    .await;
+    assert_eq!(by_filter.status, StatusCode::OK, "{:?}", by_filter.body);
+    assert!(
+        types(&by_filter).contains(&"user.risk.detect".to_string()),
+        "{:?}",
+        by_filter.body
+    );
+    assert_eq!(
+        types(&by_keyword),
+        types(&query(&server, &[("q", "ÉVA"), ("until", &until)]).await)
+    );
+}
+
 crate::on_both_engines!(
+    ignores_case_beyond_ascii,
     pages_in_both_orders_and_polls,
     filters,
     keywords_and_time_bounds,

@@ -428,3 +428,23 @@ pub struct WorkflowView {
     pub active: bool,
     pub deliveries: Vec<DeliveryView>,
 }
+
+/// What "Test" found for one logout app.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogoutTestView {
+    pub app_id: String,
+    pub app_name: String,
+    /// Whether the endpoint and its authentication work.
+    pub ok: bool,
+    pub message: String,
+}
+
+/// One page of the People list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PeoplePageView {
+    pub rows: Vec<PersonRow>,
+    /// Whether more people match after the last row.
+    pub more: bool,
+    /// How many people there are in all, when the list is not searched.
+    pub total: Option<i64>,
+}

@@ -5,10 +5,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { test } from 'node:test';
+import http from 'node:http';
+import { after, test } from 'node:test';
 import {
   ADMIN_EMAIL,
   ADMIN_PASSWORD,
+  eventually,
   expectHeading,
   goto,
   navigate,
@@ -109,6 +111,20 @@ test('dashboard, entity risk and at-risk users show the seeded figures; the CSV 
           name: 'Open a ticket',
           url: `${acme.url}/hook`,
         });
+        // A logout app that accepts every revocation: a logout with no app to call keeps the
+        // user's risk, so Ana's logout needs one to bring her back to Low.
+        const gtr = http.createServer((req, res) => {
+          req.resume();
+          req.on('end', () => res.writeHead(204).end());
+        });
+        await new Promise((resolve) => gtr.listen(0, '127.0.0.1', resolve));
+        after(() => new Promise((resolve) => gtr.close(() => resolve())));
+        await api('POST', '/api/v1/logout-apps', {
+          name: 'CRM',
+          endpointUrl: `http://127.0.0.1:${gtr.address().port}/gtr`,
+          clientId: 'client-crm',
+          auth: { type: 'signed_jwt' },
+        });
         const rule = (name, level, action, users = []) =>
           api('POST', `/api/v1/policies/${POLICY}/rules`, {
             type: 'ENTITY_RISK',
@@ -125,6 +141,10 @@ test('dashboard, entity risk and at-risk users show the seeded figures; the CSV 
         await rule('Medium: workflow', 'MEDIUM', { action: 'RUN_WORKFLOW', workflow: { id: workflow.id } });
 
         await postRisk(baseUrl, acme, 'ana@example.com', 'high');
+        // Ana's logout reaches the app and resets her before the next reports.
+        await eventually(async () =>
+          assert.equal((await api('GET', `/api/v1/users/${ana.id}/risk`)).riskLevel, 'LOW'),
+        );
         await postRisk(baseUrl, acme, 'bo@example.com', 'high');
         await postRisk(baseUrl, beta, 'cy@example.com', 'medium');
         await postRisk(baseUrl, beta, 'di@example.com', 'low');

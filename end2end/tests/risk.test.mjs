@@ -270,7 +270,9 @@ test('marking a detection as a false positive lowers the level, and the history 
       await detection.getByRole('link', { name: 'System Log events' }).getAttribute('href'),
       /filter=transaction\.id%20eq%20%22set%3A/,
     );
-    await detection.getByRole('button', { name: 'Mark as false positive' }).click();
+    // A confirmation step first: a detection can be labelled only once.
+    await detection.locator('summary', { hasText: 'Mark as false positive' }).click();
+    await detection.getByRole('button', { name: 'Withdraw as false positive', exact: true }).click();
 
     await page.getByText('Marked as a false positive: report withdrawn').waitFor();
     await risk.getByText('None', { exact: true }).first().waitFor();

@@ -272,8 +272,9 @@ test('an API token works until it is revoked', async () => {
     assert.equal(ok.status, 200);
     assert.ok(Array.isArray(await ok.json()), 'expected a JSON array');
 
-    page.once('dialog', (dialog) => dialog.accept());
-    await row.getByRole('button', { name: 'Revoke', exact: true }).click();
+    // Revoking asks first.
+    await row.locator('summary', { hasText: 'Revoke' }).click();
+    await row.getByRole('button', { name: 'Revoke token', exact: true }).click();
     await row.waitFor({ state: 'detached' });
 
     await eventually(async () => {

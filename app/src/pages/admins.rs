@@ -2,8 +2,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::{
-    can_write, clear_on_success, FieldError, FormErrors, LoadError, Loading, OptionalTime,
-    RoleSelect, StatusBadge, Time,
+    can_write, clear_on_success, FieldError, FormErrors, LoadError, Loading, MeResource,
+    OptionalTime, RoleSelect, StatusBadge, Time,
 };
 use crate::server::add_admin::AddAdmin;
 use crate::server::list_admins::list_admins;
@@ -77,8 +77,10 @@ pub fn AdminsPage() -> impl IntoView {
                                             type="password"
                                             autocomplete="new-password"
                                             minlength="12"
+                                            aria-describedby="admin-password-hint"
                                             required
                                         />
+                                        <p class="hint" id="admin-password-hint">"At least 12 characters."</p>
                                         <FieldError
                                             error=add_error
                                             field="password"
@@ -101,9 +103,17 @@ pub fn AdminsPage() -> impl IntoView {
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 let writable = can_write().await;
+                let me = match use_context::<MeResource>() {
+                    Some(me) => me.0.await.ok().flatten().map(|me| me.id),
+                    None => None,
+                };
                 match admins.await {
                     Err(e) => view! { <LoadError error=e /> }.into_any(),
-                    Ok(list) => view! { <AdminTable list writable set_enabled remove /> }.into_any(),
+                    Ok(list) => view! {
+                        <div class="table-wrap">
+                            <AdminTable list writable me set_enabled remove />
+                        </div>
+                    }.into_any(),
                 }
             })}
         </Transition>
@@ -114,6 +124,8 @@ pub fn AdminsPage() -> impl IntoView {
 fn AdminTable(
     list: Vec<AdminView>,
     writable: bool,
+    /// The signed-in admin's id: their own row offers no Disable or Remove.
+    me: Option<String>,
     set_enabled: ServerAction<SetAdminEnabled>,
     remove: ServerAction<RemoveAdmin>,
 ) -> impl IntoView {
@@ -138,6 +150,7 @@ fn AdminTable(
                         let id2 = a.id.clone();
                         let toggle_label = if a.active { "Disable" } else { "Enable" };
                         let toggle_to = (!a.active).to_string();
+                        let is_me = me.as_deref() == Some(a.id.as_str());
                         view! {
                             <tr>
                                 <th scope="row">{a.email.clone()}</th>
@@ -153,7 +166,9 @@ fn AdminTable(
                                     <OptionalTime ms=a.last_sign_in_ms />
                                 </td>
                                 <td class="row-actions">
-                                    {writable
+                                    {(writable && is_me)
+                                        .then(|| view! { <span class="hint">"You (signed in)"</span> })}
+                                    {(writable && !is_me)
                                         .then(|| {
                                             view! {
                                                 <ActionForm action=set_enabled>

@@ -2,8 +2,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::{
-    can_write, clear_on_success, FieldError, FormErrors, LoadError, Loading, OptionalTime,
-    RoleSelect, Time,
+    can_write, clear_on_success, close_confirms_on_success, FieldError, FormErrors, LoadError,
+    Loading, OptionalTime, RoleSelect, Time,
 };
 use crate::server::create_token::CreateToken;
 use crate::server::list_tokens::list_tokens;
@@ -23,6 +23,9 @@ pub fn ApiTokensPage() -> impl IntoView {
     let new_token = Resource::new(move || create.version().get(), |_| take_new_token());
     let create_error = Signal::derive(move || create.value().get().and_then(|r| r.err()));
     let revoke_error = Signal::derive(move || revoke.value().get().and_then(|r| r.err()));
+    // The table is redrawn in place: a Revoke left open would show on the next token.
+    let table = NodeRef::<leptos::html::Div>::new();
+    close_confirms_on_success(revoke, table);
     view! {
         <Title text="API tokens" />
         <header class="page-header">
@@ -88,6 +91,7 @@ pub fn ApiTokensPage() -> impl IntoView {
             })}
         </Suspense>
         <FormErrors error=revoke_error shown_fields=&[] />
+        <div node_ref=table>
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 let writable = can_write().await;
@@ -102,10 +106,18 @@ pub fn ApiTokensPage() -> impl IntoView {
                         }
                             .into_any()
                     }
-                    Ok(list) => view! { <TokenTable list writable revoke /> }.into_any(),
+                    Ok(list) => {
+                        view! {
+                            <div class="table-wrap">
+                                <TokenTable list writable revoke />
+                            </div>
+                        }
+                            .into_any()
+                    }
                 }
             })}
         </Transition>
+        </div>
     }
 }
 
@@ -147,12 +159,21 @@ fn TokenTable(
                                     {writable
                                         .then(|| {
                                             view! {
-                                                <ActionForm action=revoke>
-                                                    <input type="hidden" name="id" value=id />
-                                                    <button type="submit" class="button danger small">
-                                                        "Revoke"
-                                                    </button>
-                                                </ActionForm>
+                                                <details class="confirm">
+                                                    <summary>"Revoke"</summary>
+                                                    <div class="confirm-body">
+                                                        <p>
+                                                            "Revoke "<strong>{t.name.clone()}</strong>
+                                                            "? Scripts and tools using it are refused from now on. This cannot be undone."
+                                                        </p>
+                                                        <ActionForm action=revoke>
+                                                            <input type="hidden" name="id" value=id />
+                                                            <button type="submit" class="button danger small">
+                                                                "Revoke token"
+                                                            </button>
+                                                        </ActionForm>
+                                                    </div>
+                                                </details>
                                             }
                                         })}
                                 </td>

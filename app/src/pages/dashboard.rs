@@ -288,7 +288,7 @@ fn StreamHealth(streams: Vec<StreamHealthView>) -> impl IntoView {
                     <th scope="col">"State"</th>
                     <th scope="col">"Last event"</th>
                     <th scope="col" class="num">"Accepted (24 h)"</th>
-                    <th scope="col" class="num">"Refused (24 h)"</th>
+                    <th scope="col" class="num">"Rejected (24 h)"</th>
                 </tr>
             </thead>
             <tbody>

@@ -10,10 +10,38 @@ pub fn ConsoleLayout() -> impl IntoView {
     let me = MeResource::new();
     provide_context(me);
     let sign_out = ServerAction::<SignOut>::new();
+    // On a narrow screen the navigation folds behind a Menu toggle (a
+    // checkbox, so that it works without the wasm too); following a link
+    // folds it again.
+    let toggle = NodeRef::<leptos::html::Input>::new();
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    {
+        let location = leptos_router::hooks::use_location();
+        Effect::new(move |_| {
+            // Runs again on each navigation.
+            let _path = location.pathname.get();
+            if let Some(el) = toggle.get_untracked() {
+                el.set_checked(false);
+            }
+        });
+    }
     view! {
         <div class="console">
             <aside class="sidebar">
-                <p class="brand">"Riskline"</p>
+                <div class="sidebar-top">
+                    <p class="brand">"Riskline"</p>
+                    <input
+                        type="checkbox"
+                        id="nav-toggle"
+                        class="nav-toggle visually-hidden"
+                        aria-controls="sidebar-menu"
+                        node_ref=toggle
+                    />
+                    <label for="nav-toggle" class="nav-toggle-label button small">
+                        "Menu"
+                    </label>
+                </div>
+                <div class="sidebar-menu" id="sidebar-menu">
                 <nav aria-label="Main">
                     <ul>
                         <li>
@@ -88,6 +116,7 @@ pub fn ConsoleLayout() -> impl IntoView {
                             "Sign out"
                         </button>
                     </ActionForm>
+                </div>
                 </div>
             </aside>
             <main class="content">

@@ -3,7 +3,9 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use super::Tabs;
-use crate::components::{can_write, FormErrors, LoadError, Loading, OptionalTime, StatusBadge};
+use crate::components::{
+    can_write, FormErrors, LoadError, Loading, OptionalTime, StatusBadge, Time,
+};
 use crate::server::get_stream_detail::get_stream_detail;
 use crate::server::set_level_mapping::SetLevelMapping;
 use crate::types::{level_label, StreamDetail};
@@ -107,7 +109,12 @@ fn Detail(
                                     let event = r.event_type.rsplit('/').next().unwrap_or_default().to_string();
                                     view! {
                                         <tr>
-                                            <td>{r.published.clone()}</td>
+                                            <td>
+                                                {match published_ms(&r.published) {
+                                                    Some(ms) => view! { <Time ms /> }.into_any(),
+                                                    None => r.published.clone().into_any(),
+                                                }}
+                                            </td>
                                             <td><code title=r.event_type.clone()>{event}</code></td>
                                             <td>{r.subject.clone().unwrap_or_else(|| "—".into())}</td>
                                             <td>
@@ -181,5 +188,28 @@ fn Detail(
                 </tbody>
             </table>
         </section>
+    }
+}
+
+/// A log event's `published` (RFC 3339, e.g. `2026-12-07T15:20:37.410Z`) as
+/// milliseconds since the epoch, to show like every other time.
+fn published_ms(published: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(published, &time::format_description::well_known::Rfc3339)
+        .ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+#[cfg(test)]
+mod published_tests {
+    use super::published_ms;
+
+    #[test]
+    fn published_times_read_as_milliseconds() {
+        assert_eq!(published_ms("1970-01-01T00:00:01.500Z"), Some(1500));
+        assert_eq!(
+            published_ms("2026-12-07T15:20:37.410Z"),
+            Some(1_796_656_837_410)
+        );
+        assert_eq!(published_ms("not a time"), None);
     }
 }

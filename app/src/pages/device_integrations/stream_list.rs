@@ -3,7 +3,8 @@ use leptos_meta::Title;
 
 use super::Tabs;
 use crate::components::{
-    can_write, FormErrors, LoadError, Loading, OptionalTime, StatusBadge, Time,
+    can_write, close_confirms_on_success, FormErrors, LoadError, Loading, OptionalTime,
+    StatusBadge, Time,
 };
 use crate::server::list_streams::list_streams;
 use crate::server::remove_stream::RemoveStream;
@@ -18,6 +19,11 @@ pub fn StreamListPage() -> impl IntoView {
         move || (set_status.version().get(), remove.version().get()),
         |_| list_streams(),
     );
+    // Activate, Deactivate or Remove done: close the row's Actions menu (and
+    // any menu left open), so that it does not cover the rows below.
+    let table = NodeRef::<leptos::html::Div>::new();
+    close_confirms_on_success(set_status, table);
+    close_confirms_on_success(remove, table);
     let action_error = Signal::derive(move || {
         set_status
             .value()
@@ -59,6 +65,7 @@ pub fn StreamListPage() -> impl IntoView {
                 </Suspense>
             </div>
             <FormErrors error=action_error shown_fields=&[] />
+            <div node_ref=table>
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {
                     let writable = can_write().await;
@@ -71,6 +78,7 @@ pub fn StreamListPage() -> impl IntoView {
                     }
                 })}
             </Transition>
+            </div>
         </section>
     }
 }

@@ -6,7 +6,8 @@ use crate::components::{
     can_write, clear_on_success, FieldError, FormErrors, LoadError, Loading, RiskBadge, StatusBadge,
 };
 use crate::server::add_person::AddPerson;
-use crate::server::list_people::list_people;
+use crate::server::list_people::{list_people, people_shown_note};
+use crate::types::PersonRow;
 
 /// Directory › People: search, list with current risk, add a person.
 #[component]
@@ -14,7 +15,19 @@ pub fn PeoplePage() -> impl IntoView {
     let query = use_query_map();
     let q = move || query.read().get("q").unwrap_or_default();
     let add = ServerAction::<AddPerson>::new();
-    let people = Resource::new(move || (q(), add.version().get()), |(q, _)| list_people(q));
+    let after = move || query.read().get("after").unwrap_or_default();
+    // How many people the earlier pages showed (for "people 201 to 400").
+    let from = move || {
+        query
+            .read()
+            .get("from")
+            .and_then(|f| f.parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    let people = Resource::new(
+        move || (q(), after(), add.version().get()),
+        |(q, after, _)| list_people(q, after),
+    );
     let add_error = Signal::derive(move || add.value().get().and_then(|r| r.err()));
     view! {
         <Title text="People" />
@@ -68,7 +81,7 @@ pub fn PeoplePage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match people.await {
                     Err(e) => view! { <LoadError error=e /> }.into_any(),
-                    Ok(list) if list.is_empty() => {
+                    Ok(page) if page.rows.is_empty() && after().is_empty() => {
                         view! {
                             <div class="empty-state">
                                 <h3>"No people found"</h3>
@@ -77,45 +90,119 @@ pub fn PeoplePage() -> impl IntoView {
                         }
                             .into_any()
                     }
-                    Ok(list) => {
+                    Ok(page) => {
+                        let q = q();
+                        let from = from();
+                        let shown = page.rows.len();
+                        let note = people_shown_note(shown, from, page.more, page.total, !q.trim().is_empty());
+                        let next = page
+                            .more
+                            .then(|| page.rows.last().map(|p| p.login.clone()))
+                            .flatten()
+                            .map(|last| people_href(&q, &last, from + shown));
+                        let first = (from > 0 || !after().is_empty()).then(|| people_href(&q, "", 0));
                         view! {
-                            <table class="table">
-                                <thead>
-                                    <tr>
-                                        <th scope="col">"Name"</th>
-                                        <th scope="col">"Login"</th>
-                                        <th scope="col">"Status"</th>
-                                        <th scope="col">"Risk level"</th>
-                                    </tr>
-                                </thead>
-                                <tbody>
-                                    {list
-                                        .into_iter()
-                                        .map(|p| {
-                                            let href = format!("/admin/people/{}", p.id);
-                                            view! {
-                                                <tr>
-                                                    <th scope="row">
-                                                        <a href=href>{p.name.clone()}</a>
-                                                    </th>
-                                                    <td>{p.login.clone()}</td>
-                                                    <td>
-                                                        <StatusBadge active=p.active inactive_label="Deactivated" />
-                                                    </td>
-                                                    <td>
-                                                        <RiskBadge level=p.risk_level.clone() />
-                                                    </td>
-                                                </tr>
-                                            }
-                                        })
-                                        .collect_view()}
-                                </tbody>
-                            </table>
+                            {note.map(|n| view! { <p class="list-note" role="status" data-testid="people-count">{n}</p> })}
+                            <div class="table-wrap">
+                                <PeopleTable rows=page.rows />
+                            </div>
+                            {(next.is_some() || first.is_some()).then(|| view! {
+                                <nav class="pager" aria-label="People pages">
+                                    {first.map(|href| view! { <a class="button" href=href>"First page"</a> })}
+                                    {next.map(|href| view! { <a class="button" href=href>"Next page"</a> })}
+                                </nav>
+                            })}
                         }
                             .into_any()
                     }
                 }
             })}
         </Transition>
+    }
+}
+
+/// The People list at the page after the login `after`, `from` people in.
+fn people_href(q: &str, after: &str, from: usize) -> String {
+    let mut pairs = Vec::new();
+    if !q.is_empty() {
+        pairs.push(format!("q={}", encode_query_value(q)));
+    }
+    if !after.is_empty() {
+        pairs.push(format!("after={}", encode_query_value(after)));
+        pairs.push(format!("from={from}"));
+    }
+    if pairs.is_empty() {
+        "/admin/people".to_string()
+    } else {
+        format!("/admin/people?{}", pairs.join("&"))
+    }
+}
+
+/// Percent-encodes a query parameter value (RFC 3986 unreserved kept).
+fn encode_query_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() * 3);
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[component]
+fn PeopleTable(rows: Vec<PersonRow>) -> impl IntoView {
+    view! {
+        <table class="table">
+            <thead>
+                <tr>
+                    <th scope="col">"Name"</th>
+                    <th scope="col">"Login"</th>
+                    <th scope="col">"Status"</th>
+                    <th scope="col">"Risk level"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {rows
+                    .into_iter()
+                    .map(|p| {
+                        let href = format!("/admin/people/{}", p.id);
+                        view! {
+                            <tr>
+                                <th scope="row">
+                                    <a href=href>{p.name.clone()}</a>
+                                </th>
+                                <td>{p.login.clone()}</td>
+                                <td>
+                                    <StatusBadge active=p.active inactive_label="Deactivated" />
+                                </td>
+                                <td>
+                                    <RiskBadge level=p.risk_level.clone() />
+                                </td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::people_href;
+
+    #[test]
+    fn page_links_keep_the_search() {
+        assert_eq!(people_href("", "", 0), "/admin/people");
+        assert_eq!(
+            people_href("", "bo@example.com", 200),
+            "/admin/people?after=bo%40example.com&from=200"
+        );
+        assert_eq!(
+            people_href("a b", "ab@x.io", 400),
+            "/admin/people?q=a%20b&after=ab%40x.io&from=400"
+        );
     }
 }

@@ -5,7 +5,8 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::components::{
-    can_write, FieldError, FormErrors, LoadError, Loading, RiskBadge, StatusBadge, Time,
+    can_write, close_confirms_on_success, FieldError, FormErrors, LoadError, Loading, RiskBadge,
+    StatusBadge, Time,
 };
 use crate::error::AppError;
 use crate::server::clear_sessions::ClearSessions;
@@ -53,18 +54,25 @@ pub fn PersonPage() -> impl IntoView {
             .or_else(|| actions.reset.value().get().and_then(|r| r.err()))
             .or_else(|| actions.feedback.value().get().and_then(|r| r.err()))
     });
+    // A confirmation left open would stay open on the redrawn page.
+    let confirms = NodeRef::<leptos::html::Div>::new();
+    close_confirms_on_success(actions.clear, confirms);
+    close_confirms_on_success(actions.elevate, confirms);
+    close_confirms_on_success(actions.reset, confirms);
+    close_confirms_on_success(actions.feedback, confirms);
     view! {
-        <Title text="Person" />
         <FormErrors error=action_error shown_fields=&[] />
+        <div node_ref=confirms>
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 let writable = can_write().await;
                 match person.await {
-                    Err(e) => view! { <LoadError error=e /> }.into_any(),
+                    Err(e) => view! { <Title text="Person" /> <LoadError error=e /> }.into_any(),
                     Ok(p) => view! { <PersonDetail p writable save_ids actions /> }.into_any(),
                 }
             })}
         </Suspense>
+        </div>
     }
 }
 
@@ -142,6 +150,8 @@ fn PersonDetail(
         }
     });
     view! {
+        // The tab and the browser history name the person.
+        <Title text=p.person.name.clone() />
         <header class="page-header">
             <h1>{p.person.name.clone()}</h1>
             <p class="hint">{p.person.login.clone()}</p>
@@ -225,7 +235,7 @@ fn RiskSummary(p: PersonView, writable: bool, actions: RiskActions) -> impl Into
                 }
                     .into_any()
             }}
-            {writable.then(|| view! { <RiskButtons id=id.clone() actions /> })}
+            {writable.then(|| view! { <RiskButtons id=id.clone() name=p.person.name.clone() actions /> })}
         </section>
     }
 }
@@ -240,23 +250,59 @@ struct RiskActions {
 }
 
 #[component]
-fn RiskButtons(id: String, actions: RiskActions) -> impl IntoView {
+fn RiskButtons(id: String, name: String, actions: RiskActions) -> impl IntoView {
     let (id1, id2) = (id.clone(), id.clone());
+    let (name1, name2, name3) = (name.clone(), name.clone(), name);
+    let cleared = move || {
+        actions
+            .clear
+            .value()
+            .get()
+            .and_then(|r| r.ok())
+            .map(|message| {
+                view! {
+                    <p class="status-line" role="status">
+                        {message}
+                    </p>
+                }
+            })
+    };
     view! {
         <h3>"Actions"</h3>
         <div class="row-actions">
-            <ActionForm action=actions.elevate>
-                <input type="hidden" name="id" value=id1 />
-                <button type="submit" class="button small">"Elevate risk to High"</button>
-            </ActionForm>
-            <ActionForm action=actions.reset>
-                <input type="hidden" name="id" value=id2 />
-                <button type="submit" class="button small">"Reset risk"</button>
-            </ActionForm>
+            <details class="confirm">
+                <summary>"Elevate risk to High"</summary>
+                <div class="confirm-body">
+                    <p>
+                        "Raise "<strong>{name1}</strong>
+                        "'s risk to High? The first matching Entity Risk Policy rule then runs its action, which may be a Universal Logout from every app."
+                    </p>
+                    <ActionForm action=actions.elevate>
+                        <input type="hidden" name="id" value=id1 />
+                        <button type="submit" class="button danger small">"Elevate to High"</button>
+                    </ActionForm>
+                </div>
+            </details>
+            <details class="confirm">
+                <summary>"Reset risk"</summary>
+                <div class="confirm-body">
+                    <p>
+                        "Reset "<strong>{name2}</strong>
+                        "'s risk to None? Every source's contribution is removed, until a source reports risk again."
+                    </p>
+                    <ActionForm action=actions.reset>
+                        <input type="hidden" name="id" value=id2 />
+                        <button type="submit" class="button danger small">"Reset risk now"</button>
+                    </ActionForm>
+                </div>
+            </details>
             <details class="confirm">
                 <summary>"Clear sessions"</summary>
                 <div class="confirm-body">
-                    <p>"Log this person out of every logout app now? Their risk resets to Low once every app confirms."</p>
+                    <p>
+                        "Log "<strong>{name3}</strong>
+                        " out of every logout app now? Their risk resets to Low once every app confirms."
+                    </p>
                     <ActionForm action=actions.clear>
                         <input type="hidden" name="id" value=id />
                         <button type="submit" class="button danger small">"Clear sessions now"</button>
@@ -264,6 +310,7 @@ fn RiskButtons(id: String, actions: RiskActions) -> impl IntoView {
                 </div>
             </details>
         </div>
+        {cleared}
     }
 }
 
@@ -342,12 +389,20 @@ fn FeedbackButtons(
     let (id2, seq2) = (user_id.clone(), seq.clone());
     view! {
         <div class="row-actions feedback">
-            <ActionForm action=feedback>
-                <input type="hidden" name="id" value=user_id />
-                <input type="hidden" name="seq" value=seq />
-                <input type="hidden" name="label" value="false_positive" />
-                <button type="submit" class="button small">"Mark as false positive"</button>
-            </ActionForm>
+            <details class="confirm">
+                <summary>"Mark as false positive"</summary>
+                <div class="confirm-body">
+                    <p>
+                        "Withdraw this report? Its contribution to the person's risk is removed. A detection can be labelled only once."
+                    </p>
+                    <ActionForm action=feedback>
+                        <input type="hidden" name="id" value=user_id />
+                        <input type="hidden" name="seq" value=seq />
+                        <input type="hidden" name="label" value="false_positive" />
+                        <button type="submit" class="button danger small">"Withdraw as false positive"</button>
+                    </ActionForm>
+                </div>
+            </details>
             <ActionForm action=feedback>
                 <input type="hidden" name="id" value=id2 />
                 <input type="hidden" name="seq" value=seq2 />

@@ -396,9 +396,7 @@ fn LogRow(row: LogRowView, fresh: bool) -> impl IntoView {
                     </span>
                     <span class="log-event">
                         <span class="log-message">{row.display_message.clone()}</span>
-                        <a class="log-type mono" href=type_href title="Show only this event type">
-                            {row.event_type.clone()}
-                        </a>
+                        <span class="log-type mono">{row.event_type.clone()}</span>
                     </span>
                     <span class="log-target">{targets}</span>
                     <span class="log-outcome">
@@ -406,6 +404,9 @@ fn LogRow(row: LogRowView, fresh: bool) -> impl IntoView {
                         {row.outcome_reason.clone().map(|r| view! { <small class="muted">{r}</small> })}
                     </span>
                 </summary>
+                <p class="log-detail-actions">
+                    <a href=type_href>"Show only " <code>{row.event_type.clone()}</code> " events"</a>
+                </p>
                 <pre class="log-json mono" aria-label="The whole event">
                     {row.json.clone()}
                 </pre>

@@ -27,6 +27,16 @@ pub fn LogoutAppsPage() -> impl IntoView {
         |_| list_logout_apps(),
     );
     let add_error = Signal::derive(move || add.value().get().and_then(|r| r.err()));
+    let test_error = Signal::derive(move || test.value().get().and_then(|r| r.err()));
+    // A test's answer is about that moment: the next add or remove clears it.
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    Effect::new(move |first: Option<()>| {
+        add.version().track();
+        remove.version().track();
+        if first.is_some() {
+            test.value().set(None);
+        }
+    });
     view! {
         <Title text="Universal Logout" />
         <header class="page-header">
@@ -36,10 +46,7 @@ pub fn LogoutAppsPage() -> impl IntoView {
                 <code>"/oauth2/v1/keys"</code> "."
             </p>
         </header>
-        {move || test.value().get().map(|r| match r {
-            Ok(answer) => view! { <div class="banner banner-success" role="status">"Test: " {answer}</div> }.into_any(),
-            Err(e) => view! { <div class="banner banner-error" role="alert">{e.to_string()}</div> }.into_any(),
-        })}
+        <FormErrors error=test_error shown_fields=&[] />
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 let writable = can_write().await;
@@ -82,6 +89,7 @@ pub fn LogoutAppsPage() -> impl IntoView {
                                             </details>
                                         </div>
                                     })}
+                                    <TestAnswer app_id=a.id.clone() test />
                                     <h3>"Recent deliveries"</h3>
                                     <DeliveriesTable deliveries=a.deliveries.clone() empty="No logout has called this app yet." />
                                 </section>
@@ -140,5 +148,36 @@ pub fn LogoutAppsPage() -> impl IntoView {
                 })
             })}
         </Suspense>
+    }
+}
+
+/// The answer of the last "Test" of this app, under its buttons: an error
+/// when the endpoint or its authentication does not work.
+#[component]
+fn TestAnswer(app_id: String, test: ServerAction<TestLogoutApp>) -> impl IntoView {
+    move || {
+        if test.pending().get() {
+            return None;
+        }
+        let answer = test
+            .value()
+            .get()
+            .and_then(|r| r.ok())
+            .filter(|t| t.app_id == app_id)?;
+        Some(if answer.ok {
+            view! {
+                <div class="banner banner-success test-answer" role="status">
+                    <p>"Test of " <strong>{answer.app_name}</strong> " passed: " {answer.message}</p>
+                </div>
+            }
+            .into_any()
+        } else {
+            view! {
+                <div class="banner banner-error test-answer" role="alert">
+                    <p>"Test of " <strong>{answer.app_name}</strong> " failed: " {answer.message}</p>
+                </div>
+            }
+            .into_any()
+        })
     }
 }

@@ -1,7 +1,10 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::components::{can_write, clear_on_success, FormErrors, LoadError, Loading, StatusBadge};
+use crate::components::{
+    can_write, clear_on_success, close_confirms_on_success, FieldError, FormErrors, LoadError,
+    Loading, StatusBadge,
+};
 use crate::server::add_rule::AddRule;
 use crate::server::change_rule::ChangeRule;
 use crate::server::get_policy_page::get_policy_page;
@@ -18,6 +21,9 @@ pub fn PolicyPageView() -> impl IntoView {
     );
     let add_error = Signal::derive(move || add.value().get().and_then(|r| r.err()));
     let change_error = Signal::derive(move || change.value().get().and_then(|r| r.err()));
+    // The table is redrawn in place: a Delete left open would show on the next rule.
+    let rules = NodeRef::<leptos::html::Div>::new();
+    close_confirms_on_success(change, rules);
     view! {
         <Title text="Entity Risk Policy" />
         <header class="page-header">
@@ -27,6 +33,7 @@ pub fn PolicyPageView() -> impl IntoView {
             </p>
         </header>
         <FormErrors error=change_error shown_fields=&[] />
+        <div node_ref=rules>
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 let writable = can_write().await;
@@ -34,7 +41,9 @@ pub fn PolicyPageView() -> impl IntoView {
                     Err(e) => view! { <LoadError error=e /> }.into_any(),
                     Ok(p) => {
                         view! {
-                            <RuleTable rules=p.rules.clone() writable change />
+                            <div class="table-wrap">
+                                <RuleTable rules=p.rules.clone() writable change />
+                            </div>
                             {writable.then(|| view! { <AddRuleForm p add error=add_error /> })}
                         }
                             .into_any()
@@ -42,6 +51,7 @@ pub fn PolicyPageView() -> impl IntoView {
                 }
             })}
         </Transition>
+        </div>
     }
 }
 
@@ -91,7 +101,20 @@ fn RuleTable(
                                                 {button(id.clone(), "up", "Move up")}
                                                 {button(id.clone(), "down", "Move down")}
                                                 {if r.active { button(id.clone(), "deactivate", "Deactivate") } else { button(id.clone(), "activate", "Activate") }}
-                                                {button(id.clone(), "delete", "Delete")}
+                                                <details class="confirm">
+                                                    <summary>"Delete"</summary>
+                                                    <div class="confirm-body">
+                                                        <p>
+                                                            "Delete the rule "<strong>{r.name.clone()}</strong>
+                                                            "? Detections it matches fall through to the rules below it. This cannot be undone."
+                                                        </p>
+                                                        <ActionForm action=change>
+                                                            <input type="hidden" name="id" value=id.clone() />
+                                                            <input type="hidden" name="change" value="delete" />
+                                                            <button type="submit" class="button danger small">"Delete rule"</button>
+                                                        </ActionForm>
+                                                    </div>
+                                                </details>
                                             }
                                         })}
                                 </td>
@@ -114,7 +137,7 @@ fn AddRuleForm(
         <section class="card" aria-labelledby="add-rule-heading">
             <h2 id="add-rule-heading">"Add rule"</h2>
             <ActionForm action=add node_ref=clear_on_success(add) attr:class="form rule-form">
-                <FormErrors error shown_fields=&[] />
+                <FormErrors error shown_fields=&["groups", "detections", "apps"] />
                 <div class="field">
                     <label for="rule-name">"Rule name"</label>
                     <input id="rule-name" name="name" type="text" required maxlength="255" />
@@ -129,19 +152,22 @@ fn AddRuleForm(
                             let field = format!("groups[{i}]");
                             view! { <label class="choice"><input type="checkbox" name=field value=id.clone() />{name.clone()}</label> }
                         }).collect_view()}
+                        {p.groups.is_empty().then(|| view! { <p class="hint">"No groups yet: add them under Directory › Groups."</p> })}
                     </div>
+                    <FieldError error field="groups" id="rule-groups-error" />
                 </fieldset>
                 <fieldset class="field">
                     <legend>"AND Detection"</legend>
                     <label class="choice"><input type="radio" name="detection_mode" value="any" checked />"Any detection"</label>
-                    <label class="choice"><input type="radio" name="detection_mode" value="include" />"Include at least one of"</label>
-                    <label class="choice"><input type="radio" name="detection_mode" value="exclude" />"Exclude at least one of"</label>
+                    <label class="choice"><input type="radio" name="detection_mode" value="include" />"Only these detection types"</label>
+                    <label class="choice"><input type="radio" name="detection_mode" value="exclude" />"Any detection type except these"</label>
                     <div>
                         {p.detections.iter().enumerate().map(|(i, d)| {
                             let field = format!("detections[{i}]");
                             view! { <label class="choice"><input type="checkbox" name=field value=d.clone() />{d.clone()}</label> }
                         }).collect_view()}
                     </div>
+                    <FieldError error field="detections" id="rule-detections-error" />
                 </fieldset>
                 <div class="field">
                     <label for="rule-level">"AND Entity risk level is"</label>
@@ -167,7 +193,9 @@ fn AddRuleForm(
                             let field = format!("apps[{i}]");
                             view! { <label class="choice"><input type="checkbox" name=field value=id.clone() />{name.clone()}</label> }
                         }).collect_view()}
+                        {p.apps.is_empty().then(|| view! { <p class="hint">"No logout apps yet: add them under Security › Universal Logout."</p> })}
                     </div>
+                    <FieldError error field="apps" id="rule-apps-error" />
                 </fieldset>
                 <div class="field">
                     <label for="rule-workflow">"Workflow id (for Run a delegated workflow)"</label>

@@ -321,6 +321,7 @@ async fn complete_logout(tx: &mut Tx, logout_id: &str) -> Result<(), CoreError> 
                 log_event_uuid: Some(ev.uuid.clone()),
                 transaction_id: Some(ev.transaction.id.clone()),
                 set: None,
+                event_ms: None,
             },
         )
         .await?;

@@ -104,6 +104,7 @@ impl Services {
                 log_event_uuid: Some(ev.uuid.clone()),
                 transaction_id: Some(by.transaction_id.clone()),
                 set: None,
+                event_ms: None,
             },
         )
         .await?;

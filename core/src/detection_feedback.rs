@@ -185,6 +185,7 @@ impl Services {
                         log_event_uuid: Some(ev.uuid.clone()),
                         transaction_id: Some(by.transaction_id.clone()),
                         set: None,
+                        event_ms: None,
                     },
                 )
                 .await?;

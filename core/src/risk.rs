@@ -37,6 +37,10 @@ pub struct Contribution {
     /// The SET event that reported it, when a provider did: its detections
     /// row then also renders the event's System Log events.
     pub set: Option<SetEventRecord>,
+    /// When the reported event happened (its `event_timestamp`, else the
+    /// SET's `iat`), kept with the level it sets: a later event older than
+    /// it does not change that level (see `standing_report_ms`).
+    pub event_ms: Option<i64>,
 }
 
 /// What a detections row keeps of the SET event it records (migration 0012).
@@ -179,6 +183,8 @@ pub(crate) struct UserRisk {
     updated_ms: i64,
     /// Source → (level, updated_ms).
     contributions: BTreeMap<String, (RiskLevel, i64)>,
+    /// Source → when the event behind its standing level happened.
+    reported_ms: BTreeMap<String, i64>,
     /// The user row must be written.
     user_dirty: bool,
     /// Its level changed too. A write that leaves the level alone does not
@@ -262,12 +268,17 @@ impl RiskBuffer {
                 let had = state.contributions.get(&c.source).copied();
                 if had.map(|(l, _)| l) != Some(level) {
                     state.contributions.insert(c.source.clone(), (level, now));
+                    match c.event_ms {
+                        Some(at) => state.reported_ms.insert(c.source.clone(), at),
+                        None => state.reported_ms.remove(&c.source),
+                    };
                     state.user_dirty = true;
                 }
                 had
             }
             None => {
                 let had = state.contributions.remove(&c.source);
+                state.reported_ms.remove(&c.source);
                 state.user_dirty |= had.is_some();
                 had
             }
@@ -386,20 +397,51 @@ struct UserRiskRow {
     risk_contributions: String,
 }
 
-/// `users.risk_contributions`: `{source: [level, since_ms]}` (migration 0012).
-pub(crate) fn parse_contributions(json: &str) -> BTreeMap<String, (RiskLevel, i64)> {
-    serde_json::from_str::<BTreeMap<String, (String, i64)>>(json)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(source, (level, since))| (source, (level_of(&level), since)))
-        .collect()
+/// One source's entry in `users.risk_contributions`: `[level, since_ms]`
+/// (migration 0012), or `[level, since_ms, event_ms]` when the time of the
+/// event behind the level is known.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum SavedContribution {
+    Timed(String, i64, i64),
+    Plain(String, i64),
 }
 
-fn contributions_json(contributions: &BTreeMap<String, (RiskLevel, i64)>) -> String {
+type Contributions = BTreeMap<String, (RiskLevel, i64)>;
+
+/// `users.risk_contributions`: `{source: [level, since_ms]}` (migration 0012).
+pub(crate) fn parse_contributions(json: &str) -> Contributions {
+    parse_contributions_timed(json).0
+}
+
+/// The contributions, and when the event behind each happened if known.
+fn parse_contributions_timed(json: &str) -> (Contributions, BTreeMap<String, i64>) {
+    let mut levels = BTreeMap::new();
+    let mut reported = BTreeMap::new();
+    for (source, saved) in
+        serde_json::from_str::<BTreeMap<String, SavedContribution>>(json).unwrap_or_default()
+    {
+        let (level, since) = match saved {
+            SavedContribution::Timed(level, since, event_ms) => {
+                reported.insert(source.clone(), event_ms);
+                (level, since)
+            }
+            SavedContribution::Plain(level, since) => (level, since),
+        };
+        levels.insert(source, (level_of(&level), since));
+    }
+    (levels, reported)
+}
+
+fn contributions_json(contributions: &Contributions, reported: &BTreeMap<String, i64>) -> String {
     let map: serde_json::Map<String, serde_json::Value> = contributions
         .iter()
         .map(|(source, (level, since))| {
-            (source.clone(), serde_json::json!([level.as_str(), since]))
+            let saved = match reported.get(source) {
+                Some(event_ms) => serde_json::json!([level.as_str(), since, event_ms]),
+                None => serde_json::json!([level.as_str(), since]),
+            };
+            (source.clone(), saved)
         })
         .collect();
     serde_json::Value::Object(map).to_string()
@@ -436,6 +478,7 @@ pub(crate) async fn load(tx: &mut Tx, user_ids: &[String]) -> Result<(), CoreErr
         }
     };
     for u in users {
+        let (contributions, reported_ms) = parse_contributions_timed(&u.risk_contributions);
         tx.risk.users.insert(
             u.id,
             UserRisk {
@@ -443,7 +486,8 @@ pub(crate) async fn load(tx: &mut Tx, user_ids: &[String]) -> Result<(), CoreErr
                 since_ms: u.risk_since_ms,
                 reason: u.risk_reason,
                 updated_ms: u.updated_ms,
-                contributions: parse_contributions(&u.risk_contributions),
+                contributions,
+                reported_ms,
                 user_dirty: false,
                 level_dirty: false,
             },
@@ -455,18 +499,38 @@ pub(crate) async fn load(tx: &mut Tx, user_ids: &[String]) -> Result<(), CoreErr
 /// Takes a user's risk from a row read by the caller (see `BatchCtx`),
 /// unless the transaction holds it already.
 pub(crate) fn seed(tx: &mut Tx, user: &crate::directory::User, contributions: &str) {
-    tx.risk
-        .users
-        .entry(user.id.clone())
-        .or_insert_with(|| UserRisk {
+    tx.risk.users.entry(user.id.clone()).or_insert_with(|| {
+        let (contributions, reported_ms) = parse_contributions_timed(contributions);
+        UserRisk {
             level: level_of(&user.risk_level),
             since_ms: user.risk_since_ms,
             reason: user.risk_reason.clone(),
             updated_ms: user.updated_ms,
-            contributions: parse_contributions(contributions),
+            contributions,
+            reported_ms,
             user_dirty: false,
             level_dirty: false,
-        });
+        }
+    });
+}
+
+/// When the event behind `source`'s standing say on the user's risk
+/// happened, if it has one and the time is known. An event that happened
+/// before it is older news than the level it would change: a late,
+/// retried all-clear must not undo a newer HIGH.
+pub(crate) async fn standing_report_ms(
+    tx: &mut Tx,
+    user_id: &str,
+    source: &str,
+) -> Result<Option<i64>, CoreError> {
+    loaded(tx, user_id).await?;
+    Ok(tx.risk.users.get(user_id).and_then(|state| {
+        state
+            .contributions
+            .contains_key(source)
+            .then(|| state.reported_ms.get(source).copied())
+            .flatten()
+    }))
 }
 
 async fn loaded(tx: &mut Tx, user_id: &str) -> Result<(), CoreError> {
@@ -554,7 +618,7 @@ pub(crate) async fn flush(tx: &mut Tx) -> Result<(), CoreError> {
         if !state.user_dirty {
             continue;
         }
-        let contributions = contributions_json(&state.contributions);
+        let contributions = contributions_json(&state.contributions, &state.reported_ms);
         if state.level_dirty {
             users.push((user_id, state, contributions));
         } else {
@@ -839,6 +903,7 @@ mod tests {
                     .iter()
                     .map(|(s, l)| (s.to_string(), (*l, 1)))
                     .collect(),
+                reported_ms: BTreeMap::new(),
                 user_dirty: false,
                 level_dirty: false,
             },
@@ -858,7 +923,33 @@ mod tests {
             log_event_uuid: None,
             transaction_id: None,
             set: None,
+            event_ms: None,
         }
+    }
+
+    #[test]
+    fn event_times_are_kept_with_the_level_and_read_from_either_form() {
+        let mut b = buffer_with("u1", RiskLevel::None, &[]);
+        let high = Contribution {
+            event_ms: Some(5_000),
+            ..report("edr", Some(RiskLevel::High))
+        };
+        b.apply("u1", &high, 10).unwrap();
+        let state = &b.users["u1"];
+        let json = contributions_json(&state.contributions, &state.reported_ms);
+        assert_eq!(json, r#"{"edr":["HIGH",10,5000]}"#);
+        let (levels, reported) = parse_contributions_timed(&json);
+        assert_eq!(levels["edr"], (RiskLevel::High, 10));
+        assert_eq!(reported["edr"], 5_000);
+        // Rows written before event times were kept still read.
+        let (levels, reported) =
+            parse_contributions_timed(r#"{"edr":["LOW",7],"mdm":["HIGH",8,9]}"#);
+        assert_eq!(levels.len(), 2);
+        assert_eq!(reported.get("edr"), None);
+        assert_eq!(reported["mdm"], 9);
+        // Clearing the level forgets its time.
+        b.apply("u1", &report("edr", None), 20).unwrap();
+        assert!(b.users["u1"].reported_ms.is_empty());
     }
 
     #[test]

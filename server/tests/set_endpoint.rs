@@ -420,11 +420,16 @@ async fn accepts_what_real_transmitters_send(engine: Engine) {
         .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(s.level().await, "HIGH");
-    // The top-level SSF sub_id with iss_sub, and milliseconds in event_timestamp.
+    // The top-level SSF sub_id with iss_sub, and milliseconds in event_timestamp
+    // (now: an event older than the HIGH's would not change it).
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     let claims = json!({
         "iss": s.tr.issuer, "aud": s.server.base_url, "iat": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64(),
         "jti": "caep-1", "sub_id": {"format": "iss_sub", "iss": "https://idp.example", "sub": "ana-123"},
-        "events": {COMPLIANCE: {"current_status": "non-compliant", "previous_status": "compliant", "event_timestamp": 1_615_304_991_643_i64}}
+        "events": {COMPLIANCE: {"current_status": "non-compliant", "previous_status": "compliant", "event_timestamp": now_ms}}
     });
     let (status, body) = s.post(&sign(&claims)).await;
     assert_eq!(status, 202, "{body}");
@@ -958,6 +963,45 @@ async fn an_email_names_the_user_with_that_email(engine: Engine) {
     assert_eq!(level(by_login).await, "NONE");
 }
 
+/// An event older than the report behind a provider's standing level (a
+/// late or retried SET) is recorded but does not change that level: an
+/// old all-clear cannot undo a newer HIGH.
+async fn an_older_event_does_not_undo_a_newer_level(engine: Engine) {
+    let s = setup(engine).await;
+    let now = common::now_secs();
+    let report = |level: &str, at: u64| {
+        s.claims(
+            USER_RISK,
+            json!({"subject": {"user": {"format": "email", "email": "ana@example.com"}}, "current_level": level, "previous_level": "low", "event_timestamp": at}),
+        )
+    };
+    assert_eq!(s.post(&sign(&report("high", now))).await.0, 202);
+    assert_eq!(s.level().await, "HIGH");
+    assert_eq!(s.post(&sign(&report("low", now - 3600))).await.0, 202);
+    assert_eq!(s.level().await, "HIGH", "an hour-old report came late");
+    let skipped: Vec<_> = s
+        .server
+        .log("security.events.provider.receive_event")
+        .await
+        .into_iter()
+        .filter(|e| e.outcome.result == "SKIPPED")
+        .collect();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert!(
+        skipped[0]
+            .outcome
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("older than the report"),
+        "{:?}",
+        skipped[0].outcome.reason
+    );
+    // A report as new as the standing one, or newer, applies.
+    assert_eq!(s.post(&sign(&report("low", now))).await.0, 202);
+    assert_eq!(s.level().await, "LOW");
+}
+
 crate::on_both_engines!(
     names_users_exactly_as_stored,
     same_level_new_reason,
@@ -974,4 +1018,5 @@ crate::on_both_engines!(
     a_refused_set_is_one_log_event,
     an_email_names_the_user_with_that_email,
     a_slow_body_is_cut_off,
+    an_older_event_does_not_undo_a_newer_level,
 );

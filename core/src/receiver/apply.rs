@@ -180,6 +180,28 @@ pub(crate) async fn apply_accepted(
                 .record_unrecorded(unrecorded(Some(&user), Some(reason)), now_ms());
             continue;
         };
+        // When the event happened: its own time, else when the SET was
+        // issued; never later than now, so that a transmitter's clock far
+        // ahead cannot make every later report look older.
+        let event_ms = detection
+            .event_timestamp_ms
+            .unwrap_or_else(|| set.claims.iat_secs.saturating_mul(1000))
+            .min(now_ms());
+        if let Some(standing) =
+            crate::risk::standing_report_ms(tx, &user.id, &set.provider.id).await?
+        {
+            if event_ms < standing {
+                let reason = format!(
+                    "older than the report behind {}'s current level for this user (the event happened at {}, that report's at {})",
+                    set.provider.name,
+                    crate::timefmt::rfc3339_ms(event_ms),
+                    crate::timefmt::rfc3339_ms(standing)
+                );
+                tx.risk
+                    .record_unrecorded(unrecorded(Some(&user), Some(reason)), now_ms());
+                continue;
+            }
+        }
         let change = apply_contribution(
             tx,
             &user.id,
@@ -194,6 +216,7 @@ pub(crate) async fn apply_accepted(
                 log_event_uuid: None,
                 transaction_id: Some(transaction_id.clone()),
                 set: Some(record(Some(&user))),
+                event_ms: Some(event_ms),
             },
         )
         .await?;

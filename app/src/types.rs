@@ -418,6 +418,16 @@ pub struct PolicyPage {
     pub groups: Vec<(String, String)>,
     pub apps: Vec<(String, String)>,
     pub detections: Vec<String>,
+    /// The workflows a rule can run, in id order.
+    pub workflows: Vec<WorkflowChoice>,
+}
+
+/// A workflow as the Add rule form offers it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowChoice {
+    pub id: i64,
+    pub name: String,
+    pub active: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -447,4 +457,32 @@ pub struct PeoplePageView {
     pub more: bool,
     /// How many people there are in all, when the list is not searched.
     pub total: Option<i64>,
+}
+
+/// Whether `path` is a path on this site (`/admin/groups?q=x`), and not an
+/// address elsewhere (`//evil.example`, `https://…`, `/\evil.example`): the
+/// only places sign-in may return to.
+pub fn is_local_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.starts_with("/\\")
+        && !path.chars().any(|c| c.is_control() || c == '\\')
+        && path.len() <= 2000
+}
+
+#[cfg(test)]
+mod local_path_tests {
+    use super::is_local_path;
+
+    #[test]
+    fn only_paths_on_this_site_are_local() {
+        assert!(is_local_path("/"));
+        assert!(is_local_path("/admin/groups?q=a%20b"));
+        assert!(!is_local_path(""));
+        assert!(!is_local_path("admin"));
+        assert!(!is_local_path("//evil.example/x"));
+        assert!(!is_local_path("/\\evil.example"));
+        assert!(!is_local_path("https://evil.example"));
+        assert!(!is_local_path("/a\nb"));
+    }
 }

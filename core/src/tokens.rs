@@ -67,6 +67,16 @@ struct TokenOwnerRow {
     admin_status: String,
 }
 
+/// The error for a token name that an active token already has.
+fn name_taken(name: &str) -> CoreError {
+    CoreError::Validation(vec![Cause::new(
+        "name",
+        format!(
+            "An active API token is already named \u{201c}{name}\u{201d}. Choose another name, or revoke that token first."
+        ),
+    )])
+}
+
 fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
@@ -135,6 +145,27 @@ impl Services {
             last_used_ms: None,
         };
         let mut tx = self.db.begin().await?;
+        // Two tokens with one name could not be told apart when one of them
+        // is to be revoked. Revoked tokens are deleted, so every row here is
+        // an active token. SQLite has one writer at a time; on PostgreSQL a
+        // transaction-scoped lock keeps two creations from both passing the
+        // check.
+        if let crate::db::TxConn::Postgres(t) = &mut tx.conn {
+            sqlx::query(
+                "SELECT pg_advisory_xact_lock(hashtextextended('riskline.api_tokens.name', 0))",
+            )
+            .execute(&mut **t)
+            .await?;
+        }
+        let taken: Option<String> = with_tx!(&mut tx, |conn| sqlx::query_scalar(
+            "SELECT id FROM api_tokens WHERE name = $1"
+        )
+        .bind(&token.name)
+        .fetch_optional(&mut *conn)
+        .await?);
+        if taken.is_some() {
+            return Err(name_taken(&token.name));
+        }
         with_tx!(&mut tx, |conn| {
             sqlx::query(
             "INSERT INTO api_tokens (id, name, token_hash, role, created_by, created_ms) VALUES ($1, $2, $3, $4, $5, $6)"

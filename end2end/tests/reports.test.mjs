@@ -308,7 +308,10 @@ test('dashboard, entity risk and at-risk users show the seeded figures; the CSV 
         // Signed out, the export sends the browser to sign in.
         const anonymous = await fetch(`${baseUrl}/admin/reports/at-risk-users/export`, { redirect: 'manual' });
         assert.equal(anonymous.status, 303);
-        assert.equal(anonymous.headers.get('location'), '/login');
+        assert.equal(
+          anonymous.headers.get('location'),
+          '/login?next=%2Fadmin%2Freports%2Fat-risk-users%2Fexport',
+        );
 
         // The pages hydrated without errors (charts included).
         assert.deepEqual(page.consoleErrors, []);

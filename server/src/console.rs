@@ -138,7 +138,19 @@ async fn require_sign_in(
     if signed_in {
         next.run(request).await
     } else {
-        Redirect::to("/login").into_response()
+        Redirect::to(&sign_in_then(request.uri())).into_response()
+    }
+}
+
+/// The sign-in page, returning to `uri` afterwards (the sign-in page
+/// accepts only paths on this site).
+fn sign_in_then(uri: &axum::http::Uri) -> String {
+    match uri.path_and_query().map(|p| p.as_str()) {
+        None | Some("/") => "/login".to_string(),
+        Some(target) => format!(
+            "/login?next={}",
+            url::form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>()
+        ),
     }
 }
 

@@ -38,8 +38,14 @@ async fn post_form(
 async fn sign_in_rotate_and_sign_out(engine: Engine) {
     let server = TestServer::start(engine).await;
     // Signed out, console pages send the browser to the sign-in page.
+    // Signing in then returns there.
     let res = page(&server, "/admin/security/device-integrations", None).await;
     assert_eq!(res.status().as_u16(), 303);
+    assert_eq!(
+        res.headers()["location"],
+        "/login?next=%2Fadmin%2Fsecurity%2Fdevice-integrations"
+    );
+    let res = page(&server, "/", None).await;
     assert_eq!(res.headers()["location"], "/login");
 
     let login = page(&server, "/login", None).await.text().await.unwrap();

@@ -32,6 +32,79 @@ pub async fn can_write() -> bool {
     }
 }
 
+/// Set once a request finds the session gone (signed out in another tab,
+/// expired, or the admin disabled). The layout then shows one notice with a
+/// Sign in link, and forms and lists stop repeating the message.
+#[derive(Clone, Copy)]
+pub struct SessionEnded(pub RwSignal<bool>);
+
+/// Whether `error` says the session has ended; if so, and the page is inside
+/// the console's layout, the layout is told and the caller shows nothing.
+fn session_end_handled(error: &AppError) -> bool {
+    if !matches!(error, AppError::NotSignedIn) {
+        return false;
+    }
+    match use_context::<SessionEnded>() {
+        Some(SessionEnded(ended)) => {
+            if !ended.get_untracked() {
+                ended.set(true);
+            }
+            true
+        }
+        None => false,
+    }
+}
+
+/// Where the Sign in link of the session-ended notice goes: the sign-in
+/// page, which comes back to `path` (a page of this console) afterwards.
+pub fn sign_in_href(path: &str) -> String {
+    if path.is_empty() || path == "/" || !crate::types::is_local_path(path) {
+        return "/login".to_string();
+    }
+    let mut encoded = String::with_capacity(path.len());
+    for b in path.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                encoded.push(char::from(b))
+            }
+            _ => encoded.push_str(&format!("%{b:02X}")),
+        }
+    }
+    format!("/login?next={encoded}")
+}
+
+/// A page's form that only super admins may use: for anyone else, `notice`
+/// and a link back (`back_href`, `back_label`) instead of a form that
+/// would fail only once submitted.
+#[component]
+pub fn SuperAdminOnly(
+    notice: &'static str,
+    back_href: &'static str,
+    back_label: &'static str,
+    children: ChildrenFn,
+) -> impl IntoView {
+    view! {
+        <Suspense fallback=Loading>
+            {move || {
+                let children = children.clone();
+                Suspend::new(async move {
+                    if can_write().await {
+                        children().into_any()
+                    } else {
+                        view! {
+                            <div class="banner banner-info" role="status">
+                                <p>{notice}</p>
+                                <p><a href=back_href>{back_label}</a></p>
+                            </div>
+                        }
+                            .into_any()
+                    }
+                })
+            }}
+        </Suspense>
+    }
+}
+
 /// The error for one form field, under that field.
 #[component]
 pub fn FieldError(
@@ -59,6 +132,7 @@ pub fn FormErrors(
     move || {
         let messages = error
             .get()
+            .filter(|e| !session_end_handled(e))
             .map(|e| e.general(shown_fields))
             .unwrap_or_default();
         (!messages.is_empty()).then(|| {
@@ -224,11 +298,15 @@ pub fn Loading() -> impl IntoView {
 /// A failed load, said plainly.
 #[component]
 pub fn LoadError(error: AppError) -> impl IntoView {
+    if session_end_handled(&error) {
+        return ().into_any();
+    }
     view! {
         <div class="banner banner-error" role="alert">
             <p>{error.to_string()}</p>
         </div>
     }
+    .into_any()
 }
 
 /// A risk level, always in the same words and colours.

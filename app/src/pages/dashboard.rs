@@ -305,7 +305,7 @@ fn StreamHealth(streams: Vec<StreamHealthView>) -> impl IntoView {
                         let flagged = matches!(s.state.as_str(), "Silent" | "Failing");
                         view! {
                             <tr class:flagged=flagged>
-                                <th scope="row">
+                                <th scope="row" class="name-cell">
                                     <a href=href>{s.name.clone()}</a>
                                 </th>
                                 <td>

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
 
-use crate::components::MeResource;
+use crate::components::{sign_in_href, MeResource, SessionEnded};
 use crate::server::sign_out::SignOut;
 
 /// The frame of every signed-in page: navigation, who is signed in, sign-out.
@@ -9,6 +9,29 @@ use crate::server::sign_out::SignOut;
 pub fn ConsoleLayout() -> impl IntoView {
     let me = MeResource::new();
     provide_context(me);
+    let ended = RwSignal::new(false);
+    provide_context(SessionEnded(ended));
+    let location = leptos_router::hooks::use_location();
+    let sign_in = move || {
+        let path = location.pathname.get();
+        let query = location.search.get();
+        let here = if query.is_empty() || query == "?" {
+            path
+        } else if query.starts_with('?') {
+            format!("{path}{query}")
+        } else {
+            format!("{path}?{query}")
+        };
+        sign_in_href(&here)
+    };
+    // Once the session has ended the page can no longer change anything:
+    // reading the admin again hides the forms that only super admins see.
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    Effect::new(move |_| {
+        if ended.get() {
+            me.0.refetch();
+        }
+    });
     let sign_out = ServerAction::<SignOut>::new();
     // On a narrow screen the navigation folds behind a Menu toggle (a
     // checkbox, so that it works without the wasm too); following a link
@@ -108,6 +131,13 @@ pub fn ConsoleLayout() -> impl IntoView {
                                         <p class="whoami-name">{me.display_name.clone()}</p>
                                         <p class="whoami-role">{me.role.label()}</p>
                                     }
+                                        .into_any()
+                                })
+                                .unwrap_or_else(|| {
+                                    view! {
+                                        <p class="whoami-role">"Signed out"</p>
+                                    }
+                                        .into_any()
                                 })
                         })}
                     </Suspense>
@@ -122,6 +152,23 @@ pub fn ConsoleLayout() -> impl IntoView {
             <main class="content">
                 <Outlet />
             </main>
+            // After the page, so that the pages' errors have reported an
+            // ended session before it renders; shown fixed at the top.
+            {move || {
+                ended
+                    .get()
+                    .then(|| {
+                        view! {
+                            <div class="banner banner-error session-ended" role="alert">
+                                <p>
+                                    "Your session has ended. "
+                                    <a href=sign_in rel="external">"Sign in again"</a>
+                                    " to continue."
+                                </p>
+                            </div>
+                        }
+                    })
+            }}
         </div>
     }
 }

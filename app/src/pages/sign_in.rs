@@ -7,6 +7,15 @@ use crate::server::sign_in::SignIn;
 pub fn SignInPage() -> impl IntoView {
     let action = ServerAction::<SignIn>::new();
     let error = move || action.value().get().and_then(|r| r.err());
+    // Where to go once signed in: the page whose session ended, if it said.
+    let query = leptos_router::hooks::use_query_map();
+    let next = move || {
+        query
+            .read()
+            .get("next")
+            .filter(|n| crate::types::is_local_path(n))
+            .unwrap_or_default()
+    };
     view! {
         <Title text="Sign in" />
         <main class="sign-in">
@@ -24,6 +33,7 @@ pub fn SignInPage() -> impl IntoView {
                                 }
                             })
                     }}
+                    <input type="hidden" name="next" value=next />
                     <label for="email">"Email"</label>
                     <input id="email" name="email" type="email" autocomplete="username" required />
                     <label for="password">"Password"</label>

@@ -30,6 +30,13 @@ pub async fn add_rule(
         apps_mode: &apps_mode,
         apps: &apps,
     });
+    let mut problems = problems;
+    if action == "workflow" && workflow_id.trim().is_empty() {
+        problems.push(FieldError {
+            field: WORKFLOW_FIELD.to_string(),
+            message: "Choose the workflow to run, or another THEN action.".to_string(),
+        });
+    }
     if !problems.is_empty() {
         return Err(AppError::Invalid(problems));
     }
@@ -59,8 +66,40 @@ pub async fn add_rule(
     let body = json!({"type": "ENTITY_RISK", "name": name, "conditions": conditions, "actions": {"entityRisk": {"actions": actions}}});
     super::ctx::services()?
         .create_rule(&by, &body, true)
-        .await?;
+        .await
+        .map_err(|e| on_form_fields(AppError::from(e)))?;
     Ok(())
+}
+
+/// The form field of the rule's workflow.
+pub const WORKFLOW_FIELD: &str = "workflow_id";
+
+/// The core names the workflow by its place in the rule's JSON; the form
+/// shows that problem under its Workflow select, in the form's words.
+#[cfg(feature = "ssr")]
+fn on_form_fields(error: AppError) -> AppError {
+    match error {
+        AppError::Invalid(errors) => AppError::Invalid(
+            errors
+                .into_iter()
+                .map(|e| {
+                    if !e.field.ends_with(".workflow.id") {
+                        return e;
+                    }
+                    let message = if e.message.starts_with("No delegated workflow") {
+                        "That workflow no longer exists (it may have just been removed). Choose another, or add one under Security \u{203a} Workflows.".to_string()
+                    } else {
+                        e.message
+                    };
+                    FieldError {
+                        field: WORKFLOW_FIELD.to_string(),
+                        message,
+                    }
+                })
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// The choices of the Add rule form that must agree with each other.

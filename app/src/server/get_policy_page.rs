@@ -6,7 +6,7 @@ use crate::types::PolicyPage;
 /// The rules in priority order, with what the Add rule form offers.
 #[server(prefix = "/_fn")]
 pub async fn get_policy_page() -> Result<PolicyPage, AppError> {
-    use crate::types::RuleView;
+    use crate::types::{RuleView, WorkflowChoice};
     use riskline_core::policy::{
         DetectionCondition, LevelCondition, LogoutApps, RuleAction, RuleStatus,
         DETECTED_RISK_EVENTS,
@@ -25,6 +25,17 @@ pub async fn get_policy_page() -> Result<PolicyPage, AppError> {
         .into_iter()
         .map(|a| (a.id, a.name))
         .collect();
+    let mut workflows: Vec<WorkflowChoice> = services
+        .list_workflows()
+        .await?
+        .into_iter()
+        .map(|w| WorkflowChoice {
+            id: w.id,
+            name: w.name,
+            active: w.active,
+        })
+        .collect();
+    workflows.sort_by_key(|w| w.id);
     let name_of = |list: &[(String, String)], id: &str| {
         list.iter()
             .find(|(i, _)| i == id)
@@ -101,7 +112,10 @@ pub async fn get_policy_page() -> Result<PolicyPage, AppError> {
                     )
                 }
                 RuleAction::RunWorkflow { workflow_id } => {
-                    format!("Run delegated workflow {workflow_id}")
+                    match workflows.iter().find(|w| w.id == *workflow_id) {
+                        Some(w) => format!("Run delegated workflow {} (id {workflow_id})", w.name),
+                        None => format!("Run delegated workflow {workflow_id}"),
+                    }
                 }
             };
             RuleView {
@@ -120,5 +134,6 @@ pub async fn get_policy_page() -> Result<PolicyPage, AppError> {
         groups,
         apps,
         detections: DETECTED_RISK_EVENTS.iter().map(|d| d.to_string()).collect(),
+        workflows,
     })
 }

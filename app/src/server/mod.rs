@@ -48,6 +48,7 @@ pub mod set_level_mapping;
 pub mod set_stream_status;
 pub mod sign_in;
 pub mod sign_out;
+pub mod take_form_draft;
 pub mod take_new_token;
 pub mod take_new_workflow_secret;
 pub mod test_logout_app;

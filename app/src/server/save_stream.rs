@@ -16,12 +16,39 @@ pub async fn save_stream(
     issuer: String,
     jwks_url: String,
 ) -> Result<(), AppError> {
+    let saved = save(&id, &name, &setup, &well_known_url, &issuer, &jwks_url).await;
+    if saved.is_err() && id.is_empty() {
+        // Without the wasm the Add stream form comes back with what was typed.
+        super::take_form_draft::keep_for_plain_post(
+            "add_stream",
+            vec![
+                ("name", &name),
+                ("setup", &setup),
+                ("well_known_url", &well_known_url),
+                ("issuer", &issuer),
+                ("jwks_url", &jwks_url),
+            ],
+        )
+        .await;
+    }
+    saved
+}
+
+#[cfg(feature = "ssr")]
+async fn save(
+    id: &str,
+    name: &str,
+    setup: &str,
+    well_known_url: &str,
+    issuer: &str,
+    jwks_url: &str,
+) -> Result<(), AppError> {
     use riskline_core::providers::parse_provider_request;
     use serde_json::json;
 
     let by = super::ctx::principal().await?;
     let services = super::ctx::services()?;
-    let settings = match setup.as_str() {
+    let settings = match setup {
         "well_known" => json!({ "well_known_url": well_known_url }),
         "issuer_jwks" => json!({ "issuer": issuer, "jwks_url": jwks_url }),
         _ => {
@@ -35,7 +62,7 @@ pub async fn save_stream(
     let existing = if id.is_empty() {
         None
     } else {
-        Some(services.get_provider(&id).await?)
+        Some(services.get_provider(id).await?)
     };
     // The console has no type field: new streams are "custom", edits keep theirs.
     let provider_type = existing

@@ -3,8 +3,14 @@ use leptos::prelude::*;
 use crate::error::AppError;
 
 #[server(prefix = "/_fn")]
-pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
+pub async fn sign_in(
+    email: String,
+    password: String,
+    #[server(default)] next: String,
+) -> Result<(), AppError> {
     use super::ctx::{services, session};
+    // A failed sign-in keeps nothing, not even the email typed: it would
+    // take a session, and anyone could fill the sessions table with them.
     let admin = services()?.sign_in(&email, &password).await?;
     let session = session().await?;
     // A new id at sign-in defeats session fixation.
@@ -16,6 +22,12 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
         .insert(super::SESSION_ADMIN_ID, admin.id)
         .await
         .map_err(|e| AppError::Server(e.to_string()))?;
-    leptos_axum::redirect("/");
+    // Back to the page whose session had ended, if it is one of this site's.
+    let to = if crate::types::is_local_path(&next) && !next.starts_with("/login") {
+        next.as_str()
+    } else {
+        "/"
+    };
+    leptos_axum::redirect(to);
     Ok(())
 }

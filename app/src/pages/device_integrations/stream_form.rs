@@ -3,9 +3,10 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use super::Tabs;
-use crate::components::{FieldError, FormErrors, LoadError, Loading};
+use crate::components::{FieldError, FormErrors, LoadError, Loading, SuperAdminOnly};
 use crate::server::get_stream::get_stream;
 use crate::server::save_stream::{SaveStream, STREAM_LIST};
+use crate::server::take_form_draft::{draft_value, form_draft};
 use crate::types::StreamView;
 
 const SHOWN_FIELDS: &[&str] = &[
@@ -17,13 +18,25 @@ const SHOWN_FIELDS: &[&str] = &[
 
 #[component]
 pub fn AddStreamPage() -> impl IntoView {
+    let draft = form_draft("add_stream");
     view! {
         <Title text="Add stream" />
         <header class="page-header">
             <h1>"Add stream"</h1>
         </header>
         <Tabs />
-        <StreamForm stream=None />
+        <SuperAdminOnly
+            notice="Read-only admins cannot add streams: a super admin can add one."
+            back_href=STREAM_LIST
+            back_label="Back to Device Integrations"
+        >
+            // After a failed plain post, what was typed.
+            <Suspense fallback=Loading>
+                {move || Suspend::new(async move {
+                    view! { <StreamForm stream=None draft=draft.await /> }
+                })}
+            </Suspense>
+        </SuperAdminOnly>
     }
 }
 
@@ -40,38 +53,63 @@ pub fn EditStreamPage() -> impl IntoView {
             <h1>"Edit stream"</h1>
         </header>
         <Tabs />
-        <Suspense fallback=Loading>
-            {move || Suspend::new(async move {
-                match stream.await {
-                    Ok(s) => view! { <StreamForm stream=Some(s) /> }.into_any(),
-                    Err(e) => view! { <LoadError error=e /> }.into_any(),
-                }
-            })}
-        </Suspense>
+        <SuperAdminOnly
+            notice="Read-only admins cannot change streams: a super admin can."
+            back_href=STREAM_LIST
+            back_label="Back to Device Integrations"
+        >
+            <Suspense fallback=Loading>
+                {move || Suspend::new(async move {
+                    match stream.await {
+                        Ok(s) => view! { <StreamForm stream=Some(s) draft=None /> }.into_any(),
+                        Err(e) => view! { <LoadError error=e /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </SuperAdminOnly>
     }
 }
 
 /// The add/edit form. Both sets of setup fields are in the page; CSS shows
 /// the chosen one, so the choice works without the wasm too.
 #[component]
-fn StreamForm(stream: Option<StreamView>) -> impl IntoView {
+fn StreamForm(stream: Option<StreamView>, draft: Option<Vec<(String, String)>>) -> impl IntoView {
     let action = ServerAction::<SaveStream>::new();
     let error = Signal::derive(move || action.value().get().and_then(|r| r.err()));
-    let by_well_known = stream
-        .as_ref()
-        .map(|s| s.well_known_url.is_some())
-        .unwrap_or(true);
     let id = stream.as_ref().map(|s| s.id.clone()).unwrap_or_default();
-    let name = stream.as_ref().map(|s| s.name.clone()).unwrap_or_default();
-    let well_known = stream
-        .as_ref()
-        .and_then(|s| s.well_known_url.clone())
-        .unwrap_or_default();
-    let (issuer, jwks) = stream
-        .as_ref()
-        .filter(|s| s.well_known_url.is_none())
-        .map(|s| (s.issuer.clone(), s.jwks_url.clone()))
-        .unwrap_or_default();
+    let (by_well_known, name, well_known, issuer, jwks) = match (&stream, &draft) {
+        (Some(s), _) => {
+            let (issuer, jwks) = if s.well_known_url.is_none() {
+                (s.issuer.clone(), s.jwks_url.clone())
+            } else {
+                Default::default()
+            };
+            (
+                s.well_known_url.is_some(),
+                s.name.clone(),
+                s.well_known_url.clone().unwrap_or_default(),
+                issuer,
+                jwks,
+            )
+        }
+        (None, Some(_)) => {
+            let field = |name: &str| draft_value(&draft, name).unwrap_or_default();
+            (
+                field("setup") != "issuer_jwks",
+                field("name"),
+                field("well_known_url"),
+                field("issuer"),
+                field("jwks_url"),
+            )
+        }
+        (None, None) => (
+            true,
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ),
+    };
     let pending = action.pending();
     view! {
         <ActionForm action=action attr:class="form stream-form">

@@ -157,7 +157,7 @@ fn StreamRow(
     let name = stream.name.clone();
     view! {
         <tr>
-            <th scope="row">
+            <th scope="row" class="name-cell">
                 <a href=detail_href>{stream.name.clone()}</a>
             </th>
             <td>{stream.setup_label()}</td>

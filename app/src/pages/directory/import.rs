@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::components::{FieldError, FormErrors};
+use crate::components::{FieldError, FormErrors, SuperAdminOnly};
 use crate::server::import_people::ImportPeople;
 use crate::server::preview_import::PreviewImport;
 use crate::types::ImportPreview;
@@ -24,6 +24,11 @@ pub fn ImportPeoplePage() -> impl IntoView {
                 ". Every row is checked first; the import adds all rows or none."
             </p>
         </header>
+        <SuperAdminOnly
+            notice="Read-only admins cannot import people: a super admin can."
+            back_href="/admin/people"
+            back_label="Back to People"
+        >
         <ActionForm action=preview attr:class="form">
             <FormErrors error=preview_error shown_fields=&["csv"] />
             <div class="field">
@@ -45,6 +50,7 @@ pub fn ImportPeoplePage() -> impl IntoView {
         }}
         <FormErrors error=import_error shown_fields=&[] />
         {move || preview.value().get().and_then(|r| r.ok()).map(|p| view! { <Preview p import /> })}
+        </SuperAdminOnly>
     }
 }
 

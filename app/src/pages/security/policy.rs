@@ -5,7 +5,7 @@ use crate::components::{
     can_write, clear_on_success, close_confirms_on_success, FieldError, FormErrors, LoadError,
     Loading, StatusBadge,
 };
-use crate::server::add_rule::AddRule;
+use crate::server::add_rule::{AddRule, WORKFLOW_FIELD};
 use crate::server::change_rule::ChangeRule;
 use crate::server::get_policy_page::get_policy_page;
 use crate::types::{PolicyPage, RuleView};
@@ -137,7 +137,7 @@ fn AddRuleForm(
         <section class="card" aria-labelledby="add-rule-heading">
             <h2 id="add-rule-heading">"Add rule"</h2>
             <ActionForm action=add node_ref=clear_on_success(add) attr:class="form rule-form">
-                <FormErrors error shown_fields=&["groups", "detections", "apps"] />
+                <FormErrors error shown_fields=&["groups", "detections", "apps", WORKFLOW_FIELD] />
                 <div class="field">
                     <label for="rule-name">"Rule name"</label>
                     <input id="rule-name" name="name" type="text" required maxlength="255" />
@@ -198,8 +198,40 @@ fn AddRuleForm(
                     <FieldError error field="apps" id="rule-apps-error" />
                 </fieldset>
                 <div class="field">
-                    <label for="rule-workflow">"Workflow id (for Run a delegated workflow)"</label>
-                    <input id="rule-workflow" name="workflow_id" type="text" inputmode="numeric" />
+                    <label for="rule-workflow">"Workflow to run"</label>
+                    {if p.workflows.is_empty() {
+                        view! {
+                            // Posts nothing, which the server refuses for Run
+                            // a delegated workflow with a clear message.
+                            <select id="rule-workflow" name="workflow_id" disabled aria-describedby="rule-workflow-none">
+                                <option value="">"No workflows yet"</option>
+                            </select>
+                            <p class="hint" id="rule-workflow-none">
+                                "No workflows yet: add one under "
+                                <a href="/admin/security/workflows">"Security \u{203a} Workflows"</a>
+                                " to run it from a rule."
+                            </p>
+                        }
+                            .into_any()
+                    } else {
+                        view! {
+                            <select id="rule-workflow" name="workflow_id" aria-describedby="rule-workflow-hint">
+                                <option value="">"Choose a workflow"</option>
+                                {p.workflows.iter().map(|w| {
+                                    let label = format!(
+                                        "{} (id {}){}",
+                                        w.name,
+                                        w.id,
+                                        if w.active { "" } else { ", inactive" },
+                                    );
+                                    view! { <option value=w.id.to_string()>{label}</option> }
+                                }).collect_view()}
+                            </select>
+                            <p class="hint" id="rule-workflow-hint">"Used when THEN is Run a delegated workflow."</p>
+                        }
+                            .into_any()
+                    }}
+                    <FieldError error field=WORKFLOW_FIELD id="rule-workflow-error" />
                 </div>
                 <div class="form-actions">
                     <button type="submit" class="button primary">"Add rule"</button>

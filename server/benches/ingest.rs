@@ -739,6 +739,8 @@ async fn check_stored(database_url: &str, accepted: &HashSet<String>, failures: 
     const EVENTS: &str = "SELECT transaction_id, COUNT(*) FROM detection_log_events \
          WHERE event_type = 'security.events.provider.receive_event' GROUP BY transaction_id";
     let (jtis, events): (Vec<String>, Vec<(String, i64)>) = if database_url.starts_with("sqlite:") {
+        // The System Log view folds its search text with Riskline's own function.
+        riskline_core::sqlite_text::register().unwrap();
         let pool = sqlx::SqlitePool::connect(database_url).await.unwrap();
         let jtis = sqlx::query_scalar(JTIS)
             .bind(ISSUER)

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import {
   ADMIN_EMAIL,
   ADMIN_PASSWORD,
+  apiClient,
   eventually,
   expectHeading,
   navigate,
@@ -21,16 +22,7 @@ const ENV = { RISKLINE_BOOTSTRAP_API_TOKEN: TOKEN };
 
 const shared = useBrowser();
 
-async function api(baseUrl, method, path, body) {
-  const res = await fetch(`${baseUrl}${path}`, {
-    method,
-    headers: { authorization: `SSWS ${TOKEN}`, 'content-type': 'application/json' },
-    body: body && JSON.stringify(body),
-  });
-  const text = await res.text();
-  assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
+const api = apiClient(TOKEN);
 
 /** The <details> whose summary reads `label`, inside `scope`. */
 function confirmation(scope, label) {

@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import {
   ADMIN_EMAIL,
   ADMIN_PASSWORD,
+  apiClient,
   eventually,
   expectHeading,
   goto,
@@ -28,16 +29,7 @@ const ENV = { RISKLINE_BOOTSTRAP_API_TOKEN: TOKEN };
 
 const shared = useBrowser();
 
-async function api(baseUrl, method, path, body) {
-  const res = await fetch(`${baseUrl}${path}`, {
-    method,
-    headers: { authorization: `SSWS ${TOKEN}`, 'content-type': 'application/json' },
-    body: body && JSON.stringify(body),
-  });
-  const text = await res.text();
-  assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
+const api = apiClient(TOKEN);
 
 /** Whether `locator`'s box lies (at least partly) inside the viewport. */
 async function inViewport(locator) {

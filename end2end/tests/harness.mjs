@@ -1,5 +1,6 @@
 // Test harness for the Riskline browser tests: a throw-away Riskline server, a fake SSF
 // transmitter, Debian's Chromium driven by playwright-core, and a few small helpers.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -308,4 +309,23 @@ export function useBrowser() {
     await shared.browser?.close();
   });
   return shared;
+}
+
+/**
+ * A REST client for one Riskline's API, authenticated with `token` (a test
+ * sets it with RISKLINE_BOOTSTRAP_API_TOKEN): `api(baseUrl, method, path,
+ * body)` answers the parsed JSON, or null for an empty body, and fails the
+ * test on any status but 2xx.
+ */
+export function apiClient(token) {
+  return async function api(baseUrl, method, path, body) {
+    const res = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: { authorization: `SSWS ${token}`, 'content-type': 'application/json' },
+      body: body && JSON.stringify(body),
+    });
+    const text = await res.text();
+    assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  };
 }

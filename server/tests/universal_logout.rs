@@ -162,6 +162,22 @@ impl Setup {
             .risk_level
     }
 
+    /// The first `user.authentication.universal_logout` event, once there is one.
+    async fn ended_logout(&self) -> riskline_core::syslog::LogEvent {
+        self.wait_until("the logout to end", async || {
+            !self
+                .server
+                .log("user.authentication.universal_logout")
+                .await
+                .is_empty()
+        })
+        .await;
+        self.server
+            .log("user.authentication.universal_logout")
+            .await
+            .swap_remove(0)
+    }
+
     async fn wait_until<F: AsyncFn() -> bool>(&self, what: &str, f: F) {
         for _ in 0..100 {
             if f().await {
@@ -424,14 +440,7 @@ async fn a_redirect_is_a_failed_call_not_a_logout(engine: Engine) {
     s.add_app(&app, "redirecting", json!({"type": "signed_jwt"}), "email")
         .await;
     s.post_high().await;
-    s.wait_until("the logout to end", async || {
-        !s.server
-            .log("user.authentication.universal_logout")
-            .await
-            .is_empty()
-    })
-    .await;
-    let logout = &s.server.log("user.authentication.universal_logout").await[0];
+    let logout = &s.ended_logout().await;
     assert_eq!(logout.outcome.result, "FAILURE");
     assert_eq!(s.level().await, "HIGH", "a redirect confirms nothing");
     assert_eq!(*landed.lock().unwrap(), 0, "the redirect is not followed");
@@ -538,14 +547,7 @@ async fn a_finished_logout_keeps_detections_that_arrived_while_it_ran(engine: En
     .await;
     // A fresh detection while the app is still answering.
     s.post_high().await;
-    s.wait_until("the logout to end", async || {
-        !s.server
-            .log("user.authentication.universal_logout")
-            .await
-            .is_empty()
-    })
-    .await;
-    let logout = &s.server.log("user.authentication.universal_logout").await[0];
+    let logout = &s.ended_logout().await;
     assert_eq!(logout.outcome.result, "SUCCESS");
     assert_eq!(slow.seen.lock().unwrap().len(), 1);
     assert_eq!(

@@ -174,6 +174,27 @@ impl Setup {
         (status, ct, lang, res.text().await.unwrap())
     }
 
+    /// The transmitter publishes its second key beside the first, and a
+    /// SET raising Ana to MEDIUM signed with it is accepted.
+    async fn rotate_in_second_key_and_use_it(&self) {
+        let mut both = jwks(include_str!("fixtures/transmitter-jwks.json"));
+        both["keys"]
+            .as_array_mut()
+            .unwrap()
+            .push(jwks(include_str!("fixtures/transmitter-jwks-2.json"))["keys"][0].clone());
+        self.tr.set_keys(both);
+        let (status, body) = self
+            .post(&sign_with(
+                &self.risk("medium"),
+                KEY_2,
+                Some("test-key-2"),
+                Some("secevent+jwt"),
+            ))
+            .await;
+        assert_eq!(status, 202, "{body}");
+        assert_eq!(self.level().await, "MEDIUM");
+    }
+
     async fn post(&self, token: &str) -> (u16, Value) {
         let (status, ct, lang, body) = self
             .post_raw("application/secevent+jwt", token.to_string())
@@ -559,22 +580,7 @@ async fn picks_up_rotated_keys(engine: Engine) {
     .await;
     assert_eq!(s.post(&sign(&s.risk("low"))).await.0, 202);
     // The transmitter adds a second key: a SET signed with it verifies at once (unknown kid → refetch).
-    let mut both = jwks(include_str!("fixtures/transmitter-jwks.json"));
-    both["keys"]
-        .as_array_mut()
-        .unwrap()
-        .push(jwks(include_str!("fixtures/transmitter-jwks-2.json"))["keys"][0].clone());
-    s.tr.set_keys(both);
-    let (status, body) = s
-        .post(&sign_with(
-            &s.risk("medium"),
-            KEY_2,
-            Some("test-key-2"),
-            Some("secevent+jwt"),
-        ))
-        .await;
-    assert_eq!(status, 202, "{body}");
-    assert_eq!(s.level().await, "MEDIUM");
+    s.rotate_in_second_key_and_use_it().await;
     // It removes the first key: once the cache refreshes, the first key stops verifying.
     s.tr.set_keys(jwks(include_str!("fixtures/transmitter-jwks-2.json")));
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
@@ -878,22 +884,7 @@ async fn a_new_key_soon_after_a_refetch_still_verifies(engine: Engine) {
         "{body}"
     );
 
-    let mut both = jwks(include_str!("fixtures/transmitter-jwks.json"));
-    both["keys"]
-        .as_array_mut()
-        .unwrap()
-        .push(jwks(include_str!("fixtures/transmitter-jwks-2.json"))["keys"][0].clone());
-    s.tr.set_keys(both);
-    let (status, body) = s
-        .post(&sign_with(
-            &s.risk("medium"),
-            KEY_2,
-            Some("test-key-2"),
-            Some("secevent+jwt"),
-        ))
-        .await;
-    assert_eq!(status, 202, "{body}");
-    assert_eq!(s.level().await, "MEDIUM");
+    s.rotate_in_second_key_and_use_it().await;
 }
 
 /// A refused SET is one log event, however many events it lists and however

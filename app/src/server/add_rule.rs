@@ -2,6 +2,8 @@
 #![allow(clippy::too_many_arguments)]
 
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use crate::error::{AppError, FieldError};
 
@@ -19,51 +21,22 @@ pub async fn add_rule(
     #[server(default)] apps: Vec<String>,
     #[server(default)] workflow_id: String,
 ) -> Result<(), AppError> {
-    use serde_json::{json, Value};
     let by = super::ctx::principal().await?;
-    let problems = rule_form_problems(&RuleChoices {
-        group_mode: &group_mode,
-        groups: &groups,
-        detection_mode: &detection_mode,
-        detections: &detections,
-        action: &action,
-        apps_mode: &apps_mode,
-        apps: &apps,
-    });
-    let mut problems = problems;
-    if action == "workflow" && workflow_id.trim().is_empty() {
-        problems.push(FieldError {
-            field: WORKFLOW_FIELD.to_string(),
-            message: "Choose the workflow to run, or another THEN action.".to_string(),
-        });
+    // A read-only admin is refused as such, whatever the form holds.
+    by.require_write()?;
+    let body = RuleForm {
+        name,
+        group_mode,
+        groups,
+        detection_mode,
+        detections,
+        level,
+        action,
+        apps_mode,
+        apps,
+        workflow_id,
     }
-    if !problems.is_empty() {
-        return Err(AppError::Invalid(problems));
-    }
-    let groups_json = match group_mode.as_str() {
-        "include" => json!({"include": groups, "exclude": []}),
-        "exclude" => json!({"include": [], "exclude": groups}),
-        _ => json!({"include": [], "exclude": []}),
-    };
-    let mut conditions = json!({"people": {"groups": groups_json}, "entityRisk": {"level": level}});
-    match detection_mode.as_str() {
-        "include" => conditions["riskDetectionTypes"] = json!({"include": detections}),
-        "exclude" => conditions["riskDetectionTypes"] = json!({"exclude": detections}),
-        _ => {}
-    }
-    let actions: Value = match action.as_str() {
-        "logout" => {
-            let apps = if apps_mode == "chosen" {
-                json!(apps)
-            } else {
-                json!("ALL")
-            };
-            json!([{"action": "TERMINATE_ALL_SESSIONS", "universalLogout": {"apps": apps}}])
-        }
-        "workflow" => json!([{"action": "RUN_WORKFLOW", "workflow": {"id": workflow_id.trim()}}]),
-        _ => json!([]),
-    };
-    let body = json!({"type": "ENTITY_RISK", "name": name, "conditions": conditions, "actions": {"entityRisk": {"actions": actions}}});
+    .rule_body()?;
     super::ctx::services()?
         .create_rule(&by, &body, true)
         .await
@@ -74,10 +47,154 @@ pub async fn add_rule(
 /// The form field of the rule's workflow.
 pub const WORKFLOW_FIELD: &str = "workflow_id";
 
+/// The rule form's fields: what it posts to add or edit a rule, and what it
+/// shows, the defaults for a new rule or an existing rule's values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleForm {
+    pub name: String,
+    /// `any`, `include` or `exclude`.
+    pub group_mode: String,
+    pub groups: Vec<String>,
+    /// `any`, `include` or `exclude`.
+    pub detection_mode: String,
+    pub detections: Vec<String>,
+    /// `ANY`, `LOW`, `MEDIUM` or `HIGH`.
+    pub level: String,
+    /// `logout`, `workflow` or `none`.
+    pub action: String,
+    /// `all` or `chosen`; only for `logout`.
+    pub apps_mode: String,
+    pub apps: Vec<String>,
+    /// The workflow's id, or empty; only for `workflow`.
+    pub workflow_id: String,
+}
+
+impl RuleForm {
+    /// What the Add rule form starts with: anyone at High is logged out of
+    /// every logout app.
+    pub fn new_rule() -> Self {
+        RuleForm {
+            name: String::new(),
+            group_mode: "any".into(),
+            groups: Vec::new(),
+            detection_mode: "any".into(),
+            detections: Vec::new(),
+            level: "HIGH".into(),
+            action: "logout".into(),
+            apps_mode: "all".into(),
+            apps: Vec::new(),
+            workflow_id: String::new(),
+        }
+    }
+
+    /// What is wrong with the form's choices, field by field.
+    pub fn problems(&self) -> Vec<FieldError> {
+        let mut problems = rule_form_problems(&RuleChoices {
+            group_mode: &self.group_mode,
+            groups: &self.groups,
+            detection_mode: &self.detection_mode,
+            detections: &self.detections,
+            action: &self.action,
+            apps_mode: &self.apps_mode,
+            apps: &self.apps,
+        });
+        if self.action == "workflow" && self.workflow_id.trim().is_empty() {
+            problems.push(FieldError {
+                field: WORKFLOW_FIELD.to_string(),
+                message: "Choose the workflow to run, or another THEN action.".to_string(),
+            });
+        }
+        problems
+    }
+
+    /// The rule as Okta's rule JSON, without a priority (a new rule goes
+    /// last, an edited one keeps its place), or the form's problems. The
+    /// core checks the rest (the name, the ids) as it does for the API.
+    pub fn rule_body(&self) -> Result<Value, AppError> {
+        let problems = self.problems();
+        if !problems.is_empty() {
+            return Err(AppError::Invalid(problems));
+        }
+        let groups = match self.group_mode.as_str() {
+            "include" => json!({"include": self.groups, "exclude": []}),
+            "exclude" => json!({"include": [], "exclude": self.groups}),
+            _ => json!({"include": [], "exclude": []}),
+        };
+        let mut conditions =
+            json!({"people": {"groups": groups}, "entityRisk": {"level": self.level}});
+        match self.detection_mode.as_str() {
+            "include" => conditions["riskDetectionTypes"] = json!({"include": self.detections}),
+            "exclude" => conditions["riskDetectionTypes"] = json!({"exclude": self.detections}),
+            _ => {}
+        }
+        let actions: Value = match self.action.as_str() {
+            "logout" => {
+                let apps = if self.apps_mode == "chosen" {
+                    json!(self.apps)
+                } else {
+                    json!("ALL")
+                };
+                json!([{"action": "TERMINATE_ALL_SESSIONS", "universalLogout": {"apps": apps}}])
+            }
+            "workflow" => {
+                json!([{"action": "RUN_WORKFLOW", "workflow": {"id": self.workflow_id.trim()}}])
+            }
+            _ => json!([]),
+        };
+        Ok(json!({
+            "type": "ENTITY_RISK",
+            "name": self.name,
+            "conditions": conditions,
+            "actions": {"entityRisk": {"actions": actions}},
+        }))
+    }
+
+    /// The form showing `rule` as it stands. Users named through the API
+    /// are not shown (the form has no field for them). A rule that both
+    /// includes and excludes groups shows the included ones.
+    #[cfg(feature = "ssr")]
+    pub fn of_rule(rule: &riskline_core::policy::Rule) -> Self {
+        use riskline_core::policy::{DetectionCondition, LogoutApps, RuleAction};
+        let mut form = RuleForm::new_rule();
+        form.name = rule.name.clone();
+        form.level = "ANY".into();
+        if let Some(c) = &rule.conditions {
+            (form.group_mode, form.groups) = if !c.groups.include.is_empty() {
+                ("include".into(), c.groups.include.clone())
+            } else if !c.groups.exclude.is_empty() {
+                ("exclude".into(), c.groups.exclude.clone())
+            } else {
+                ("any".into(), Vec::new())
+            };
+            (form.detection_mode, form.detections) = match &c.detections {
+                DetectionCondition::Any => ("any".into(), Vec::new()),
+                DetectionCondition::Include(d) => ("include".into(), d.clone()),
+                DetectionCondition::Exclude(d) => ("exclude".into(), d.clone()),
+            };
+            form.level = c.level.as_str().into();
+        }
+        match &rule.action {
+            RuleAction::None => form.action = "none".into(),
+            RuleAction::TerminateAllSessions { apps } => {
+                form.action = "logout".into();
+                if let LogoutApps::Listed(ids) = apps {
+                    form.apps_mode = "chosen".into();
+                    form.apps = ids.clone();
+                }
+            }
+            RuleAction::RunWorkflow { workflow_id } => {
+                form.action = "workflow".into();
+                form.workflow_id = workflow_id.to_string();
+            }
+        }
+        form
+    }
+}
+
 /// The core names the workflow by its place in the rule's JSON; the form
 /// shows that problem under its Workflow select, in the form's words.
 #[cfg(feature = "ssr")]
-fn on_form_fields(error: AppError) -> AppError {
+pub fn on_form_fields(error: AppError) -> AppError {
     match error {
         AppError::Invalid(errors) => AppError::Invalid(
             errors
@@ -102,7 +219,7 @@ fn on_form_fields(error: AppError) -> AppError {
     }
 }
 
-/// The choices of the Add rule form that must agree with each other.
+/// The choices of the rule form that must agree with each other.
 pub struct RuleChoices<'a> {
     pub group_mode: &'a str,
     pub groups: &'a [String],
@@ -158,6 +275,7 @@ pub fn rule_form_problems(c: &RuleChoices) -> Vec<FieldError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -287,5 +405,129 @@ mod tests {
             ("chosen", &none)
         ))
         .is_empty());
+    }
+
+    fn problem_fields(form: &RuleForm) -> Vec<String> {
+        match form.rule_body() {
+            Err(AppError::Invalid(problems)) => problems.into_iter().map(|p| p.field).collect(),
+            other => panic!("expected the form's problems, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_form_with_problems_has_no_body() {
+        let mut form = RuleForm::new_rule();
+        form.name = "R".into();
+        form.group_mode = "include".into();
+        assert_eq!(problem_fields(&form), ["groups"]);
+        let mut form = RuleForm::new_rule();
+        form.action = "workflow".into();
+        form.workflow_id = " ".into();
+        assert_eq!(problem_fields(&form), [WORKFLOW_FIELD]);
+    }
+
+    #[cfg(feature = "ssr")]
+    mod with_core {
+        use riskline_core::policy::{
+            parse_rule_body, Conditions, DetectionCondition, IncludeExclude, LevelCondition,
+            LogoutApps, Rule, RuleAction, RuleStatus,
+        };
+
+        use super::super::*;
+
+        fn rule(conditions: Option<Conditions>, action: RuleAction) -> Rule {
+            Rule {
+                id: "0prrule".into(),
+                policy_id: riskline_core::policy::ENTITY_RISK_POLICY_ID.into(),
+                name: "Finance".into(),
+                priority: 3,
+                status: RuleStatus::Active,
+                system: false,
+                conditions,
+                action,
+                created_ms: 0,
+                updated_ms: 0,
+            }
+        }
+
+        fn conditions(
+            groups: IncludeExclude,
+            detections: DetectionCondition,
+            level: LevelCondition,
+        ) -> Conditions {
+            Conditions {
+                groups,
+                users: IncludeExclude::default(),
+                detections,
+                level,
+            }
+        }
+
+        #[test]
+        fn the_form_reads_back_the_rule_it_shows() {
+            let ids = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            let rules = [
+                rule(
+                    Some(conditions(
+                        IncludeExclude::default(),
+                        DetectionCondition::Any,
+                        LevelCondition::High,
+                    )),
+                    RuleAction::TerminateAllSessions {
+                        apps: LogoutApps::All,
+                    },
+                ),
+                rule(
+                    Some(conditions(
+                        IncludeExclude {
+                            include: ids(&["00g1", "00g2"]),
+                            exclude: Vec::new(),
+                        },
+                        DetectionCondition::Include(ids(&["BRUTE_FORCE_ATTACK"])),
+                        LevelCondition::Medium,
+                    )),
+                    RuleAction::TerminateAllSessions {
+                        apps: LogoutApps::Listed(ids(&["0oa1"])),
+                    },
+                ),
+                rule(
+                    Some(conditions(
+                        IncludeExclude {
+                            include: Vec::new(),
+                            exclude: ids(&["00g3"]),
+                        },
+                        DetectionCondition::Exclude(ids(&["ADMIN_REPORTED_USER_RISK"])),
+                        LevelCondition::Any,
+                    )),
+                    RuleAction::RunWorkflow { workflow_id: 7 },
+                ),
+                rule(
+                    Some(conditions(
+                        IncludeExclude::default(),
+                        DetectionCondition::Any,
+                        LevelCondition::Low,
+                    )),
+                    RuleAction::None,
+                ),
+            ];
+            for r in rules {
+                let form = RuleForm::of_rule(&r);
+                let input = parse_rule_body(&form.rule_body().unwrap(), false).unwrap();
+                assert_eq!(input.name, r.name);
+                assert_eq!(input.conditions, r.conditions, "{form:?}");
+                assert_eq!(input.action, r.action, "{form:?}");
+                assert_eq!(input.priority, None);
+            }
+        }
+
+        #[test]
+        fn a_rule_without_conditions_shows_as_anything() {
+            let form = RuleForm::of_rule(&rule(None, RuleAction::None));
+            assert_eq!(
+                (form.group_mode.as_str(), form.detection_mode.as_str()),
+                ("any", "any")
+            );
+            assert_eq!((form.level.as_str(), form.action.as_str()), ("ANY", "none"));
+        }
     }
 }

@@ -1,13 +1,17 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
 use crate::components::{
     can_write, clear_on_success, close_confirms_on_success, FieldError, FormErrors, LoadError,
     Loading, StatusBadge,
 };
-use crate::server::add_rule::{AddRule, WORKFLOW_FIELD};
+use crate::error::AppError;
+use crate::server::add_rule::{AddRule, RuleForm, WORKFLOW_FIELD};
 use crate::server::change_rule::ChangeRule;
+use crate::server::edit_rule::{EditRule, POLICY_PAGE};
 use crate::server::get_policy_page::get_policy_page;
+use crate::server::get_rule_form::{get_rule_form, RuleToEdit};
 use crate::types::{PolicyPage, RuleView};
 
 /// Security › Entity Risk Policy: ordered rules, first match wins.
@@ -15,11 +19,28 @@ use crate::types::{PolicyPage, RuleView};
 pub fn PolicyPageView() -> impl IntoView {
     let add = ServerAction::<AddRule>::new();
     let change = ServerAction::<ChangeRule>::new();
+    let edit = ServerAction::<EditRule>::new();
     let page = Resource::new(
-        move || (add.version().get(), change.version().get()),
+        move || {
+            (
+                add.version().get(),
+                change.version().get(),
+                edit.version().get(),
+            )
+        },
         |_| get_policy_page(),
     );
+    // The rule being edited is named in the address (`?edit=<id>`), so that
+    // Edit and Cancel are plain links and work without the wasm.
+    let query = use_query_map();
+    let editing = Memo::new(move |_| query.read().get("edit").filter(|id| !id.is_empty()));
+    forget_edit_error_on_switch(edit, editing);
+    // One rule form at a time: Add rule waits while a rule is edited.
+    let add_hidden = Signal::derive(move || editing.get().is_some());
     let add_error = Signal::derive(move || add.value().get().and_then(|r| r.err()));
+    // Made here, not in the Edit rule form: a form closed while this
+    // changes may still be told of the change, and must find it.
+    let edit_error = Signal::derive(move || edit.value().get().and_then(|r| r.err()));
     let change_error = Signal::derive(move || change.value().get().and_then(|r| r.err()));
     // The table is redrawn in place: a Delete left open would show on the next rule.
     let rules = NodeRef::<leptos::html::Div>::new();
@@ -44,7 +65,7 @@ pub fn PolicyPageView() -> impl IntoView {
                             <div class="table-wrap">
                                 <RuleTable rules=p.rules.clone() writable change />
                             </div>
-                            {writable.then(|| view! { <AddRuleForm p add error=add_error /> })}
+                            {writable.then(|| view! { <AddRuleForm p add error=add_error hidden=add_hidden /> })}
                         }
                             .into_any()
                     }
@@ -52,7 +73,29 @@ pub fn PolicyPageView() -> impl IntoView {
             })}
         </Transition>
         </div>
+        // Keyed by rule: opening another rule's form draws it afresh, where
+        // redrawing in place would leave what was typed for the first rule
+        // (the browser keeps typed values over changed defaults).
+        <For each=move || editing.get() key=|id| id.clone() let:id>
+            <EditRuleForm id page edit error=edit_error />
+        </For>
     }
+}
+
+/// Forgets the Edit rule form's last error when the form closes or another
+/// rule's opens, so that it does not greet the next edit. Only in the
+/// browser: a page loaded after a refused plain post shows its error.
+fn forget_edit_error_on_switch(edit: ServerAction<EditRule>, editing: Memo<Option<String>>) {
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    Effect::new(move |before: Option<Option<String>>| {
+        let now = editing.get();
+        if before.is_some_and(|b| b != now) {
+            edit.value().set(None);
+        }
+        now
+    });
+    #[cfg(not(all(feature = "hydrate", not(feature = "ssr"))))]
+    let _ = (edit, editing);
 }
 
 #[component]
@@ -97,7 +140,10 @@ fn RuleTable(
                                 <td class="row-actions">
                                     {(writable && !r.system)
                                         .then(|| {
+                                            let edit_href = format!("{POLICY_PAGE}?edit={id}#edit-rule");
                                             view! {
+                                                // `data-noscroll`: the router keeps the scroll; the form brings itself into view.
+                                                <a class="button small" href=edit_href data-noscroll="">"Edit"</a>
                                                 {button(id.clone(), "up", "Move up")}
                                                 {button(id.clone(), "down", "Move down")}
                                                 {if r.active { button(id.clone(), "deactivate", "Deactivate") } else { button(id.clone(), "activate", "Activate") }}
@@ -127,116 +173,292 @@ fn RuleTable(
     }
 }
 
+/// The element ids of one rule form: the Add and Edit forms share the page.
+struct FormIds {
+    name: &'static str,
+    level: &'static str,
+    workflow: &'static str,
+    workflow_none: &'static str,
+    workflow_hint: &'static str,
+    groups_error: &'static str,
+    detections_error: &'static str,
+    apps_error: &'static str,
+    workflow_error: &'static str,
+}
+
+const ADD_FORM: FormIds = FormIds {
+    name: "rule-name",
+    level: "rule-level",
+    workflow: "rule-workflow",
+    workflow_none: "rule-workflow-none",
+    workflow_hint: "rule-workflow-hint",
+    groups_error: "rule-groups-error",
+    detections_error: "rule-detections-error",
+    apps_error: "rule-apps-error",
+    workflow_error: "rule-workflow-error",
+};
+
+const EDIT_FORM: FormIds = FormIds {
+    name: "edit-rule-name",
+    level: "edit-rule-level",
+    workflow: "edit-rule-workflow",
+    workflow_none: "edit-rule-workflow-none",
+    workflow_hint: "edit-rule-workflow-hint",
+    groups_error: "edit-rule-groups-error",
+    detections_error: "edit-rule-detections-error",
+    apps_error: "edit-rule-apps-error",
+    workflow_error: "edit-rule-workflow-error",
+};
+
 #[component]
 fn AddRuleForm(
     p: PolicyPage,
     add: ServerAction<AddRule>,
-    error: Signal<Option<crate::error::AppError>>,
+    error: Signal<Option<AppError>>,
+    hidden: Signal<bool>,
 ) -> impl IntoView {
     view! {
-        <section class="card" aria-labelledby="add-rule-heading">
+        <section class="card" aria-labelledby="add-rule-heading" hidden=move || hidden.get()>
             <h2 id="add-rule-heading">"Add rule"</h2>
             <ActionForm action=add node_ref=clear_on_success(add) attr:class="form rule-form">
-                <FormErrors error shown_fields=&["groups", "detections", "apps", WORKFLOW_FIELD] />
-                <div class="field">
-                    <label for="rule-name">"Rule name"</label>
-                    <input id="rule-name" name="name" type="text" required maxlength="255" />
-                </div>
-                <fieldset class="field">
-                    <legend>"IF User is a member of"</legend>
-                    <label class="choice"><input type="radio" name="group_mode" value="any" checked />"Any group"</label>
-                    <label class="choice"><input type="radio" name="group_mode" value="include" />"These groups"</label>
-                    <label class="choice"><input type="radio" name="group_mode" value="exclude" />"Not these groups"</label>
-                    <div>
-                        {p.groups.iter().enumerate().map(|(i, (id, name))| {
-                            let field = format!("groups[{i}]");
-                            view! { <label class="choice"><input type="checkbox" name=field value=id.clone() />{name.clone()}</label> }
-                        }).collect_view()}
-                        {p.groups.is_empty().then(|| view! { <p class="hint">"No groups yet: add them under Directory › Groups."</p> })}
-                    </div>
-                    <FieldError error field="groups" id="rule-groups-error" />
-                </fieldset>
-                <fieldset class="field">
-                    <legend>"AND Detection"</legend>
-                    <label class="choice"><input type="radio" name="detection_mode" value="any" checked />"Any detection"</label>
-                    <label class="choice"><input type="radio" name="detection_mode" value="include" />"Only these detection types"</label>
-                    <label class="choice"><input type="radio" name="detection_mode" value="exclude" />"Any detection type except these"</label>
-                    <div>
-                        {p.detections.iter().enumerate().map(|(i, d)| {
-                            let field = format!("detections[{i}]");
-                            view! { <label class="choice"><input type="checkbox" name=field value=d.clone() />{d.clone()}</label> }
-                        }).collect_view()}
-                    </div>
-                    <FieldError error field="detections" id="rule-detections-error" />
-                </fieldset>
-                <div class="field">
-                    <label for="rule-level">"AND Entity risk level is"</label>
-                    <select id="rule-level" name="level">
-                        <option value="ANY">"Any"</option>
-                        <option value="LOW">"Low"</option>
-                        <option value="MEDIUM">"Medium"</option>
-                        <option value="HIGH" selected>"High"</option>
-                    </select>
-                </div>
-                <fieldset class="field">
-                    <legend>"THEN"</legend>
-                    <label class="choice"><input type="radio" name="action" value="logout" checked />"Logout and revoke tokens"</label>
-                    <label class="choice"><input type="radio" name="action" value="workflow" />"Run a delegated workflow"</label>
-                    <label class="choice"><input type="radio" name="action" value="none" />"No further action"</label>
-                </fieldset>
-                <fieldset class="field">
-                    <legend>"Logout apps"</legend>
-                    <label class="choice"><input type="radio" name="apps_mode" value="all" checked />"All logout apps"</label>
-                    <label class="choice"><input type="radio" name="apps_mode" value="chosen" />"Only these"</label>
-                    <div>
-                        {p.apps.iter().enumerate().map(|(i, (id, name))| {
-                            let field = format!("apps[{i}]");
-                            view! { <label class="choice"><input type="checkbox" name=field value=id.clone() />{name.clone()}</label> }
-                        }).collect_view()}
-                        {p.apps.is_empty().then(|| view! { <p class="hint">"No logout apps yet: add them under Security › Universal Logout."</p> })}
-                    </div>
-                    <FieldError error field="apps" id="rule-apps-error" />
-                </fieldset>
-                <div class="field">
-                    <label for="rule-workflow">"Workflow to run"</label>
-                    {if p.workflows.is_empty() {
-                        view! {
-                            // Posts nothing, which the server refuses for Run
-                            // a delegated workflow with a clear message.
-                            <select id="rule-workflow" name="workflow_id" disabled aria-describedby="rule-workflow-none">
-                                <option value="">"No workflows yet"</option>
-                            </select>
-                            <p class="hint" id="rule-workflow-none">
-                                "No workflows yet: add one under "
-                                <a href="/admin/security/workflows">"Security \u{203a} Workflows"</a>
-                                " to run it from a rule."
-                            </p>
-                        }
-                            .into_any()
-                    } else {
-                        view! {
-                            <select id="rule-workflow" name="workflow_id" aria-describedby="rule-workflow-hint">
-                                <option value="">"Choose a workflow"</option>
-                                {p.workflows.iter().map(|w| {
-                                    let label = format!(
-                                        "{} (id {}){}",
-                                        w.name,
-                                        w.id,
-                                        if w.active { "" } else { ", inactive" },
-                                    );
-                                    view! { <option value=w.id.to_string()>{label}</option> }
-                                }).collect_view()}
-                            </select>
-                            <p class="hint" id="rule-workflow-hint">"Used when THEN is Run a delegated workflow."</p>
-                        }
-                            .into_any()
-                    }}
-                    <FieldError error field=WORKFLOW_FIELD id="rule-workflow-error" />
-                </div>
+                <RuleFields p values=RuleForm::new_rule() error ids=&ADD_FORM name_input=NodeRef::new() />
                 <div class="form-actions">
                     <button type="submit" class="button primary">"Add rule"</button>
                 </div>
             </ActionForm>
         </section>
+    }
+}
+
+/// The rule `id` in the rule form, to change its name, conditions and
+/// action; Save keeps its place and status, Cancel leaves it as it was.
+#[component]
+fn EditRuleForm(
+    id: String,
+    page: Resource<Result<PolicyPage, AppError>>,
+    edit: ServerAction<EditRule>,
+    error: Signal<Option<AppError>>,
+) -> impl IntoView {
+    // Counted, not owned by this form: a redraw already under way when the
+    // form closes may still read it.
+    let rule = ArcResource::new(move || id.clone(), get_rule_form);
+    let name_input = NodeRef::<leptos::html::Input>::new();
+    focus_once_shown(name_input);
+    view! {
+        <Transition fallback=Loading>
+            {move || Suspend::new(edit_rule_view(page, rule.clone(), edit, error, name_input))}
+        </Transition>
+    }
+}
+
+/// The Edit rule form once the page and the rule are read, or what shows
+/// instead: a notice for read-only admins and for the Catch-all rule, or
+/// why the rule could not be read (removed meanwhile, say).
+async fn edit_rule_view(
+    page: Resource<Result<PolicyPage, AppError>>,
+    rule: ArcResource<Result<RuleToEdit, AppError>>,
+    edit: ServerAction<EditRule>,
+    error: Signal<Option<AppError>>,
+    name_input: NodeRef<leptos::html::Input>,
+) -> AnyView {
+    if !can_write().await {
+        return view! {
+            <EditRuleInstead>
+                <div class="banner banner-info" role="status">
+                    <p>"Read-only admins cannot change rules: a super admin can."</p>
+                </div>
+            </EditRuleInstead>
+        }
+        .into_any();
+    }
+    let (p, rule) = match (page.await, rule.await) {
+        (Ok(p), Ok(rule)) => (p, rule),
+        (Err(e), _) | (_, Err(e)) => {
+            return view! { <EditRuleInstead><LoadError error=e /></EditRuleInstead> }.into_any();
+        }
+    };
+    if rule.system {
+        return view! {
+            <EditRuleInstead>
+                <div class="banner banner-info" role="status">
+                    <p>"The Catch-all rule is locked: it always matches, only logs, and stays last."</p>
+                </div>
+            </EditRuleInstead>
+        }
+        .into_any();
+    }
+    view! {
+        <section class="card" id="edit-rule" aria-labelledby="edit-rule-heading">
+            <h2 id="edit-rule-heading">"Edit rule"</h2>
+            {rule.notes.into_iter().map(|n| view! { <p class="hint">{n}</p> }).collect_view()}
+            <ActionForm action=edit attr:class="form rule-form">
+                <input type="hidden" name="id" value=rule.id />
+                <RuleFields p values=rule.form error ids=&EDIT_FORM name_input />
+                <div class="form-actions">
+                    <button type="submit" class="button primary">"Save rule"</button>
+                    <a class="button" href=POLICY_PAGE data-noscroll="">"Cancel"</a>
+                </div>
+            </ActionForm>
+        </section>
+    }
+    .into_any()
+}
+
+/// What shows in place of the Edit rule form, with the way back to the list.
+#[component]
+fn EditRuleInstead(children: Children) -> impl IntoView {
+    view! {
+        <section class="card" id="edit-rule" aria-labelledby="edit-rule-heading">
+            <h2 id="edit-rule-heading">"Edit rule"</h2>
+            {children()}
+            <p><a href=POLICY_PAGE>"Back to the rules"</a></p>
+        </section>
+    }
+}
+
+/// Puts the cursor in the form's first field once it shows, which also
+/// brings it into view below a list that may be long. Once: a redraw after
+/// a refused save leaves the cursor where it is.
+fn focus_once_shown(input: NodeRef<leptos::html::Input>) {
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    Effect::new(move |focused: Option<bool>| {
+        if focused == Some(true) {
+            return true;
+        }
+        match input.get() {
+            Some(el) => el.focus().is_ok(),
+            None => false,
+        }
+    });
+    #[cfg(not(all(feature = "hydrate", not(feature = "ssr"))))]
+    let _ = input;
+}
+
+/// The rule form's fields, showing `values`: a new rule's defaults or a
+/// rule being edited.
+#[component]
+fn RuleFields(
+    p: PolicyPage,
+    values: RuleForm,
+    error: Signal<Option<AppError>>,
+    ids: &'static FormIds,
+    name_input: NodeRef<leptos::html::Input>,
+) -> impl IntoView {
+    let RuleForm {
+        name,
+        group_mode,
+        groups,
+        detection_mode,
+        detections,
+        level,
+        action,
+        apps_mode,
+        apps,
+        workflow_id,
+    } = values;
+    let radio = |field: &'static str, value: &'static str, chosen: &str, label: &'static str| {
+        view! { <label class="choice"><input type="radio" name=field value=value checked=chosen == value />{label}</label> }
+    };
+    view! {
+        <FormErrors error shown_fields=&["groups", "detections", "apps", WORKFLOW_FIELD] />
+        <div class="field">
+            <label for=ids.name>"Rule name"</label>
+            <input id=ids.name node_ref=name_input name="name" type="text" required maxlength="255" value=name />
+        </div>
+        <fieldset class="field">
+            <legend>"IF User is a member of"</legend>
+            {radio("group_mode", "any", &group_mode, "Any group")}
+            {radio("group_mode", "include", &group_mode, "These groups")}
+            {radio("group_mode", "exclude", &group_mode, "Not these groups")}
+            <div>
+                {p.groups.iter().enumerate().map(|(i, (id, name))| {
+                    let field = format!("groups[{i}]");
+                    let ticked = groups.contains(id);
+                    view! { <label class="choice"><input type="checkbox" name=field value=id.clone() checked=ticked />{name.clone()}</label> }
+                }).collect_view()}
+                {p.groups.is_empty().then(|| view! { <p class="hint">"No groups yet: add them under Directory › Groups."</p> })}
+            </div>
+            <FieldError error field="groups" id=ids.groups_error />
+        </fieldset>
+        <fieldset class="field">
+            <legend>"AND Detection"</legend>
+            {radio("detection_mode", "any", &detection_mode, "Any detection")}
+            {radio("detection_mode", "include", &detection_mode, "Only these detection types")}
+            {radio("detection_mode", "exclude", &detection_mode, "Any detection type except these")}
+            <div>
+                {p.detections.iter().enumerate().map(|(i, d)| {
+                    let field = format!("detections[{i}]");
+                    let ticked = detections.contains(d);
+                    view! { <label class="choice"><input type="checkbox" name=field value=d.clone() checked=ticked />{d.clone()}</label> }
+                }).collect_view()}
+            </div>
+            <FieldError error field="detections" id=ids.detections_error />
+        </fieldset>
+        <div class="field">
+            <label for=ids.level>"AND Entity risk level is"</label>
+            <select id=ids.level name="level">
+                {[("ANY", "Any"), ("LOW", "Low"), ("MEDIUM", "Medium"), ("HIGH", "High")].into_iter().map(|(value, label)| {
+                    view! { <option value=value selected=level == value>{label}</option> }
+                }).collect_view()}
+            </select>
+        </div>
+        <fieldset class="field">
+            <legend>"THEN"</legend>
+            {radio("action", "logout", &action, "Logout and revoke tokens")}
+            {radio("action", "workflow", &action, "Run a delegated workflow")}
+            {radio("action", "none", &action, "No further action")}
+        </fieldset>
+        <fieldset class="field">
+            <legend>"Logout apps"</legend>
+            {radio("apps_mode", "all", &apps_mode, "All logout apps")}
+            {radio("apps_mode", "chosen", &apps_mode, "Only these")}
+            <div>
+                {p.apps.iter().enumerate().map(|(i, (id, name))| {
+                    let field = format!("apps[{i}]");
+                    let ticked = apps.contains(id);
+                    view! { <label class="choice"><input type="checkbox" name=field value=id.clone() checked=ticked />{name.clone()}</label> }
+                }).collect_view()}
+                {p.apps.is_empty().then(|| view! { <p class="hint">"No logout apps yet: add them under Security › Universal Logout."</p> })}
+            </div>
+            <FieldError error field="apps" id=ids.apps_error />
+        </fieldset>
+        <div class="field">
+            <label for=ids.workflow>"Workflow to run"</label>
+            {if p.workflows.is_empty() {
+                view! {
+                    // Posts nothing, which the server refuses for Run
+                    // a delegated workflow with a clear message.
+                    <select id=ids.workflow name="workflow_id" disabled aria-describedby=ids.workflow_none>
+                        <option value="">"No workflows yet"</option>
+                    </select>
+                    <p class="hint" id=ids.workflow_none>
+                        "No workflows yet: add one under "
+                        <a href="/admin/security/workflows">"Security \u{203a} Workflows"</a>
+                        " to run it from a rule."
+                    </p>
+                }
+                    .into_any()
+            } else {
+                view! {
+                    <select id=ids.workflow name="workflow_id" aria-describedby=ids.workflow_hint>
+                        <option value="">"Choose a workflow"</option>
+                        {p.workflows.iter().map(|w| {
+                            let label = format!(
+                                "{} (id {}){}",
+                                w.name,
+                                w.id,
+                                if w.active { "" } else { ", inactive" },
+                            );
+                            let value = w.id.to_string();
+                            let chosen = value == workflow_id;
+                            view! { <option value=value selected=chosen>{label}</option> }
+                        }).collect_view()}
+                    </select>
+                    <p class="hint" id=ids.workflow_hint>"Used when THEN is Run a delegated workflow."</p>
+                }
+                    .into_any()
+            }}
+            <FieldError error field=WORKFLOW_FIELD id=ids.workflow_error />
+        </div>
     }
 }

@@ -131,6 +131,139 @@ async fn password_matches(password: &str, hash: Option<&str>) -> bool {
     .unwrap_or(false)
 }
 
+/// Failed sign-ins allowed per email before it must wait.
+pub const SIGN_IN_FAILURES_ALLOWED: u32 = 5;
+/// How long an email waits after its last allowed failure; a failure more
+/// than this after the one before starts the count again.
+pub const SIGN_IN_LOCK: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// The most emails tracked at once. Beyond it (a flood of failures for more
+/// distinct emails within [`SIGN_IN_LOCK`] than the password checks can
+/// serve on most machines), an email not yet tracked waits too: the
+/// throttle fails closed rather than forgetting the counts of others.
+const SIGN_IN_TRACKED: usize = 100_000;
+
+/// Slows password guessing: each email (the lower-cased address typed,
+/// whether or not an admin has it, so the answer does not tell which do)
+/// gets [`SIGN_IN_FAILURES_ALLOWED`] failures, then waits [`SIGN_IN_LOCK`]
+/// from the last one; its attempts meanwhile are refused without checking
+/// the password. Attempts still being checked count against the allowance,
+/// so many sent at once get no more guesses. Kept in this process's memory:
+/// each replica counts on its own (see the README's security notes).
+#[derive(Default)]
+pub(crate) struct SignInThrottle {
+    emails: std::sync::Mutex<std::collections::HashMap<String, Failures>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Failures {
+    count: u32,
+    last: std::time::Instant,
+    checking: u32,
+}
+
+impl Failures {
+    /// Whether these failures no longer hold anything back.
+    fn lapsed(&self, now: std::time::Instant) -> bool {
+        self.checking == 0 && now.duration_since(self.last) >= SIGN_IN_LOCK
+    }
+}
+
+/// One sign-in attempt being checked; ended by [`SignInAttempt::failed`],
+/// [`SignInAttempt::succeeded`], or dropped (an error: neither).
+pub(crate) struct SignInAttempt {
+    throttle: std::sync::Arc<SignInThrottle>,
+    email: String,
+    ended: bool,
+}
+
+impl SignInThrottle {
+    fn emails(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Failures>> {
+        // The map stays consistent even if a holder panicked.
+        self.emails.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts an attempt for `email`, or says how long it must wait.
+    pub(crate) fn begin(
+        self: &std::sync::Arc<Self>,
+        email: &str,
+    ) -> Result<SignInAttempt, std::time::Duration> {
+        let now = std::time::Instant::now();
+        let mut emails = self.emails();
+        if !emails.contains_key(email) && emails.len() >= SIGN_IN_TRACKED {
+            emails.retain(|_, f| !f.lapsed(now));
+            if emails.len() >= SIGN_IN_TRACKED {
+                return Err(std::time::Duration::from_secs(60));
+            }
+        }
+        let f = emails.entry(email.to_string()).or_insert(Failures {
+            count: 0,
+            last: now,
+            checking: 0,
+        });
+        if f.lapsed(now) {
+            f.count = 0;
+        }
+        if f.count + f.checking >= SIGN_IN_FAILURES_ALLOWED {
+            let waited = now.duration_since(f.last);
+            return Err(SIGN_IN_LOCK
+                .saturating_sub(waited)
+                .max(std::time::Duration::from_secs(1)));
+        }
+        f.checking += 1;
+        Ok(SignInAttempt {
+            throttle: self.clone(),
+            email: email.to_string(),
+            ended: false,
+        })
+    }
+}
+
+impl SignInAttempt {
+    /// Counts a wrong password; true when it used up the allowance.
+    fn failed(mut self) -> bool {
+        self.ended = true;
+        let mut emails = self.throttle.emails();
+        let Some(f) = emails.get_mut(&self.email) else {
+            return false;
+        };
+        f.checking = f.checking.saturating_sub(1);
+        f.count += 1;
+        f.last = std::time::Instant::now();
+        f.count == SIGN_IN_FAILURES_ALLOWED
+    }
+
+    /// The right password: the email's failures are forgotten.
+    fn succeeded(mut self) {
+        self.ended = true;
+        self.throttle.emails().remove(&self.email);
+    }
+}
+
+impl Drop for SignInAttempt {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        let mut emails = self.throttle.emails();
+        if let Some(f) = emails.get_mut(&self.email) {
+            f.checking = f.checking.saturating_sub(1);
+            if f.count == 0 && f.checking == 0 {
+                emails.remove(&self.email);
+            }
+        }
+    }
+}
+
+/// The answer while an email must wait: says how long, in whole minutes.
+fn too_many_failures(wait: std::time::Duration) -> CoreError {
+    let minutes = wait.as_secs().div_ceil(60).max(1);
+    let unit = if minutes == 1 { "minute" } else { "minutes" };
+    CoreError::invalid(
+        "email",
+        format!("Too many failed sign-ins for this email. Try again in {minutes} {unit}."),
+    )
+}
+
 fn validate_new_admin(input: &NewAdmin) -> Vec<Cause> {
     let mut causes = Vec::new();
     let email = input.email.trim();
@@ -246,8 +379,9 @@ impl Services {
         Ok(admin)
     }
 
-    /// Enables or disables an admin. Disabling ends their console sessions' use
-    /// (each request re-reads the admin) and stops their API tokens.
+    /// Enables or disables an admin. Disabling deletes their console sessions
+    /// (enabling them again brings none back) and stops their API tokens
+    /// (each call re-reads the owner; enabling the owner restores them).
     pub async fn set_admin_enabled(
         &self,
         by: &Principal,
@@ -272,6 +406,9 @@ impl Services {
         .execute(&mut *conn)
         .await?
         .rows_affected());
+        if !enabled {
+            crate::session_store::delete_admin_sessions(&mut tx, id).await?;
+        }
         let (event_type, message) = if enabled {
             ("user.lifecycle.unsuspend", "Enable administrator")
         } else {
@@ -295,13 +432,14 @@ impl Services {
         self.ensure_another_super_admin(&admin).await?;
         let mut tx = self.db.begin().await?;
         crate::with_tx!(&mut tx, |conn| {
-            // Their sessions go with them; tokens cascade.
+            // Their tokens cascade; their sessions are deleted below.
             sqlx::query("DELETE FROM admins WHERE id = $1")
                 .bind(id)
                 .execute(&mut *conn)
                 .await?
                 .rows_affected()
         });
+        crate::session_store::delete_admin_sessions(&mut tx, id).await?;
         syslog::append(
             &mut tx,
             &LogEvent::by_admin(
@@ -337,9 +475,16 @@ impl Services {
         Ok(())
     }
 
-    /// Checks an email and password; logs the attempt either way.
+    /// Checks an email and password; logs the attempt either way. After
+    /// too many failures for the email, refuses without checking (see
+    /// [`SignInThrottle`]); the failure that uses up the allowance also
+    /// logs `user.account.lock`.
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<Admin, CoreError> {
         let email = email.trim().to_lowercase();
+        let attempt = self
+            .sign_in_throttle
+            .begin(&email)
+            .map_err(too_many_failures)?;
         let sql = format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE email = $1");
         let row: Option<AdminRow> = with_db!(&self.db, |pool| sqlx::query_as(&sql)
             .bind(&email)
@@ -350,6 +495,7 @@ impl Services {
             password_matches(password, row.as_ref().map(|r| r.password_hash.as_str())).await;
         let found = row.filter(|_| matches);
         let Some(row) = found else {
+            let locked = attempt.failed();
             let actor = LogActor {
                 id: "unknown".into(),
                 actor_type: "User".into(),
@@ -357,11 +503,26 @@ impl Services {
                 display_name: Some("Unknown".into()),
                 detail_entry: None,
             };
-            let ev = LogEvent::new("user.session.start", "User login to Riskline", actor)
-                .with_outcome("FAILURE", Some("INVALID_CREDENTIALS".into()));
+            let ev = LogEvent::new(
+                "user.session.start",
+                "User login to Riskline",
+                actor.clone(),
+            )
+            .with_outcome("FAILURE", Some("INVALID_CREDENTIALS".into()));
             syslog::record(&self.db, &ev).await?;
+            if locked {
+                tracing::warn!(
+                    "sign-in for {email:?} refused for {} minutes after {SIGN_IN_FAILURES_ALLOWED} failures",
+                    SIGN_IN_LOCK.as_secs() / 60
+                );
+                let ev = LogEvent::new("user.account.lock", "Max sign in attempts exceeded", actor)
+                    .with_outcome("FAILURE", Some("LOCKED_OUT".into()))
+                    .with_debug("lockMinutes", SIGN_IN_LOCK.as_secs() / 60);
+                syslog::record(&self.db, &ev).await?;
+            }
             return Err(CoreError::InvalidCredentials);
         };
+        attempt.succeeded();
         let now = now_ms();
         let mut tx = self.db.begin().await?;
         crate::with_tx!(&mut tx, |conn| sqlx::query(
@@ -497,5 +658,67 @@ mod tests {
             (2..=PASSWORD_CHECKS_AT_ONCE).contains(&most),
             "{most} checks ran at once"
         );
+    }
+
+    #[test]
+    fn the_throttle_allows_five_failures_then_waits_and_forgets_on_success() {
+        let throttle = std::sync::Arc::new(SignInThrottle::default());
+        for _ in 0..SIGN_IN_FAILURES_ALLOWED - 1 {
+            assert!(!throttle.begin("a@example.com").unwrap().failed());
+        }
+        // The fifth failure uses the allowance up; the sixth attempt waits.
+        assert!(throttle.begin("a@example.com").unwrap().failed());
+        let wait = throttle.begin("a@example.com").err().unwrap();
+        assert!(
+            wait > SIGN_IN_LOCK - std::time::Duration::from_secs(5),
+            "{wait:?}"
+        );
+        let message = too_many_failures(wait);
+        let CoreError::Validation(causes) = message else {
+            panic!("{message:?}")
+        };
+        assert_eq!(causes[0].field, "email");
+        assert!(
+            causes[0].message.contains("Try again in 15 minutes"),
+            "{}",
+            causes[0].message
+        );
+        // Another email is not held back; a success forgets its failures.
+        for _ in 0..SIGN_IN_FAILURES_ALLOWED - 1 {
+            assert!(!throttle.begin("b@example.com").unwrap().failed());
+        }
+        throttle.begin("b@example.com").unwrap().succeeded();
+        for _ in 0..SIGN_IN_FAILURES_ALLOWED - 1 {
+            assert!(!throttle.begin("b@example.com").unwrap().failed());
+        }
+        // Once the lock has run out, the count starts again.
+        {
+            let mut emails = throttle.emails();
+            let f = emails.get_mut("a@example.com").unwrap();
+            // (A machine up for less than the lock cannot go back that far.)
+            let Some(earlier) = f.last.checked_sub(SIGN_IN_LOCK) else {
+                return;
+            };
+            f.last = earlier;
+        }
+        assert!(!throttle.begin("a@example.com").unwrap().failed());
+    }
+
+    #[test]
+    fn attempts_being_checked_count_and_an_abandoned_one_gives_its_place_back() {
+        let throttle = std::sync::Arc::new(SignInThrottle::default());
+        let pending: Vec<_> = (0..SIGN_IN_FAILURES_ALLOWED)
+            .map(|_| throttle.begin("a@example.com").unwrap())
+            .collect();
+        assert!(
+            throttle.begin("a@example.com").is_err(),
+            "no sixth guess at once"
+        );
+        drop(pending);
+        assert!(
+            throttle.emails().is_empty(),
+            "abandoned attempts leave nothing"
+        );
+        assert!(throttle.begin("a@example.com").is_ok());
     }
 }

@@ -103,6 +103,8 @@ pub struct Services {
     pub actions: crate::actions::ActionBus,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub(crate) signing_keys: crate::signing::KeyPairCache,
+    /// Failed console sign-ins per email, in this process.
+    pub(crate) sign_in_throttle: Arc<crate::admins::SignInThrottle>,
 }
 
 impl Services {
@@ -135,6 +137,7 @@ impl Services {
             actions,
             metrics,
             signing_keys: Default::default(),
+            sign_in_throttle: Default::default(),
         })
     }
 }

@@ -5,9 +5,13 @@ use async_trait::async_trait;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 
-use crate::db::Db;
+use crate::db::{Db, Tx};
 use crate::timefmt::now_ms;
-use crate::with_db;
+use crate::{with_db, with_tx};
+
+/// The session key holding the signed-in admin's id (the console writes it
+/// at sign-in; [`delete_admin_sessions`] finds sessions by it).
+pub const ADMIN_ID: &str = "admin_id";
 
 #[derive(Clone, Debug)]
 pub struct DbSessionStore {
@@ -30,6 +34,42 @@ impl DbSessionStore {
         .rows_affected());
         Ok(done)
     }
+}
+
+/// Ends every console session of `admin_id` inside `tx`, so that disabling
+/// or removing an admin signs them out everywhere, and enabling them again
+/// does not bring back a session (or a stolen cookie) from before. The
+/// records are JSON (`{"data":{"admin_id":"00u…"}}`, written compactly by
+/// [`SessionStore::create`] / [`SessionStore::save`]), matched as text so
+/// the statement is the same on both engines (SQLite's LIKE ignores ASCII
+/// case, which could at worst also end a session of an admin whose random
+/// id differs only in case: harmless, and about 1 in 10^26).
+pub async fn delete_admin_sessions(tx: &mut Tx, admin_id: &str) -> Result<u64, sqlx::Error> {
+    let member = format!(
+        "{}:{}",
+        serde_json::Value::from(ADMIN_ID),
+        serde_json::Value::from(admin_id)
+    );
+    let pattern = format!("%{}%", like_escaped(&member));
+    Ok(with_tx!(tx, |conn| sqlx::query(
+        "DELETE FROM sessions WHERE data LIKE $1 ESCAPE '\\'"
+    )
+    .bind(&pattern)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()))
+}
+
+/// `text` with LIKE's wildcards and its escape character escaped by `\`.
+fn like_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn backend(e: impl std::fmt::Display) -> session_store::Error {
@@ -66,12 +106,19 @@ impl SessionStore for DbSessionStore {
         }
     }
 
+    /// Updates a session that still exists. A session deleted meanwhile
+    /// (signed out in another tab, its admin disabled) stays deleted: a
+    /// request that loaded it before the delete must not write it back.
+    /// The expiry never moves later: a session lasts a fixed time from
+    /// sign-in (when [`SessionStore::create`] wrote it), however it is used,
+    /// so a stolen cookie cannot be kept alive.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let data = serde_json::to_string(&record)
             .map_err(|e| session_store::Error::Encode(e.to_string()))?;
         with_db!(&self.db, |pool| sqlx::query(
-            "INSERT INTO sessions (id, data, expiry_ms) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET data = excluded.data, expiry_ms = excluded.expiry_ms"
+            "UPDATE sessions SET data = $2, \
+             expiry_ms = CASE WHEN expiry_ms < $3 THEN expiry_ms ELSE $3 END \
+             WHERE id = $1"
         )
         .bind(record.id.to_string())
         .bind(&data)

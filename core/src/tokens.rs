@@ -259,7 +259,10 @@ impl Services {
         }))
     }
 
-    /// Creates a token with a given secret at start-up when there is none.
+    /// Creates a token with a given secret at start-up in an org that has
+    /// never had one. Once any token was created (the System Log says so), a
+    /// revoked bootstrap token must not come back with the next start just
+    /// because the setting is still there.
     pub async fn bootstrap_token(&self, secret: &str) -> Result<bool, CoreError> {
         let count: i64 = with_db!(&self.db, |pool| sqlx::query_scalar(
             "SELECT COUNT(*) FROM api_tokens"
@@ -267,6 +270,17 @@ impl Services {
         .fetch_one(pool)
         .await?);
         if count > 0 {
+            return Ok(false);
+        }
+        let ever: Option<i64> = with_db!(&self.db, |pool| sqlx::query_scalar(
+            "SELECT seq FROM log_events WHERE event_type = 'system.api_token.create' LIMIT 1"
+        )
+        .fetch_optional(pool)
+        .await?);
+        if ever.is_some() {
+            tracing::info!(
+                "RISKLINE_BOOTSTRAP_API_TOKEN is set, but API tokens were created and revoked before: not creating it again"
+            );
             return Ok(false);
         }
         if secret.len() < 20 {

@@ -21,8 +21,9 @@ use crate::AppState;
 /// The console's session cookie (the System Log export and tail read it too).
 pub(crate) const SESSION_COOKIE: &str = "riskline_session";
 
-/// Console sessions end after this long without a request.
-const IDLE_TIMEOUT: time::Duration = time::Duration::hours(8);
+/// Console sessions end this long after sign-in: the store never moves a
+/// session's expiry later (see `DbSessionStore::save`), however it is used.
+const SESSION_LIFETIME: time::Duration = time::Duration::hours(8);
 
 /// The console's routes, listed once per process. Listing them renders the
 /// app while a process-global flag in leptos stops resources from loading
@@ -41,7 +42,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(secure_cookie)
-        .with_expiry(Expiry::OnInactivity(IDLE_TIMEOUT));
+        .with_expiry(Expiry::OnInactivity(SESSION_LIFETIME));
     Router::new()
         .merge(crate::reports_export::router())
         .leptos_routes_with_context(state, routes, context.clone(), {
@@ -58,6 +59,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         ))
         .layer(middleware::from_fn(server_fn_error_status))
         .layer(sessions)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::security::same_origin_only,
+        ))
 }
 
 /// The largest server-function error body read to choose its status.

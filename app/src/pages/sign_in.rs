@@ -28,7 +28,7 @@ pub fn SignInPage() -> impl IntoView {
                             .map(|e| {
                                 view! {
                                     <div class="banner banner-error" role="alert">
-                                        {e.to_string()}
+                                        {e.general(&[]).join(" ")}
                                     </div>
                                 }
                             })

@@ -55,9 +55,10 @@ pub mod take_new_token;
 pub mod take_new_workflow_secret;
 pub mod test_logout_app;
 
-/// The session key holding the signed-in admin's id.
+/// The session key holding the signed-in admin's id (the core finds an
+/// admin's sessions by it, to end them when the admin is disabled).
 #[cfg(feature = "ssr")]
-pub const SESSION_ADMIN_ID: &str = "admin_id";
+pub const SESSION_ADMIN_ID: &str = riskline_core::session_store::ADMIN_ID;
 /// The session key holding a just-created token until the page shows it.
 #[cfg(feature = "ssr")]
 pub const SESSION_NEW_TOKEN: &str = "new_token";

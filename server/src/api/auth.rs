@@ -53,5 +53,11 @@ mod tests {
         assert_eq!(ssws_token("Bearer abc"), None);
         assert_eq!(ssws_token("SSWS "), None);
         assert_eq!(ssws_token("SSW"), None);
+        // Junk is refused (or looked up and not found), never a panic.
+        assert_eq!(ssws_token(""), None);
+        assert_eq!(ssws_token("SSWé abc"), None);
+        assert_eq!(ssws_token("ééé"), None);
+        assert_eq!(ssws_token("SSWS \t "), None);
+        assert_eq!(ssws_token("SSWS a b"), Some("a b"));
     }
 }

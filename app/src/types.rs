@@ -285,6 +285,9 @@ pub struct StreamDetail {
     pub health: HealthView,
     pub recent: Vec<ReceivedView>,
     pub mappings: Vec<MappingView>,
+    /// Where the SSF configuration is read from, when the well-known URL
+    /// was given as the transmitter's issuer (kept as typed).
+    pub configuration_read_from: Option<String>,
 }
 
 /// The human word for a risk level or `NO_CHANGE`.

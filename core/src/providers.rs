@@ -335,7 +335,10 @@ impl Services {
                     }
                 }
                 Resolved {
-                    well_known_url: Some(config.well_known_url),
+                    // As typed, not the URL read: a client that compares
+                    // what it sent with what it reads back (Terraform) sees
+                    // no change. The URL read is derived again when needed.
+                    well_known_url: Some(well_known_url.clone()),
                     issuer: config.issuer,
                     jwks_url: config.jwks_uri,
                     critical_subject_members: config.critical_subject_members,

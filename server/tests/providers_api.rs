@@ -111,11 +111,25 @@ async fn creates_by_issuer_url_with_a_path(engine: Engine) {
         .await;
     assert_eq!(status, StatusCode::OK, "{p}");
     assert_eq!(p["settings"]["issuer"], issuer);
-    // The SSF rule puts the well-known segment between host and path.
-    assert_eq!(
-        p["settings"]["well_known_url"],
-        format!("{}/.well-known/ssf-configuration/tenant1", tr.base)
-    );
+    // Read from where the SSF rule puts the well-known segment (between host
+    // and path; the transmitter serves it there), but given back as typed,
+    // so that a client comparing what it sent (Terraform) sees no change.
+    assert_eq!(p["settings"]["well_known_url"], issuer);
+    assert_eq!(p["settings"]["jwks_url"], format!("{}/jwks.json", tr.base));
+    let id = p["id"].as_str().unwrap();
+    let (status, again) = server
+        .api(Method::PUT, &format!("{PROVIDERS}/{id}"), Some(p.clone()))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["settings"], p["settings"]);
+
+    // A URL that parsing would rewrite (upper-case scheme) comes back as typed too.
+    let typed = tr.well_known().replacen("http://", "HTTP://", 1);
+    let (status, q) = server
+        .api(Method::POST, PROVIDERS, Some(json!({"name": "Upper", "type": "x", "settings": {"well_known_url": typed.clone()}})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{q}");
+    assert_eq!(q["settings"]["well_known_url"], typed);
 }
 
 async fn creates_by_issuer_and_jwks(engine: Engine) {

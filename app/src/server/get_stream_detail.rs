@@ -43,6 +43,10 @@ pub async fn get_stream_detail(id: String) -> Result<StreamDetail, AppError> {
             level: m.level,
         })
         .collect();
+    let configuration_read_from = provider
+        .well_known_url
+        .as_deref()
+        .and_then(riskline_core::fetch::ssf_configuration_url_for_issuer);
     Ok(StreamDetail {
         stream: StreamView::from(provider),
         health: HealthView {
@@ -52,5 +56,6 @@ pub async fn get_stream_detail(id: String) -> Result<StreamDetail, AppError> {
         },
         recent,
         mappings,
+        configuration_read_from,
     })
 }

@@ -80,6 +80,10 @@ fn Detail(
                 <dt>"Set up with"</dt>
                 <dd>{s.setup_label()}</dd>
                 {s.well_known_url.clone().map(|u| view! { <dt>"Well-known URL"</dt> <dd class="mono">{u}</dd> })}
+                {d.configuration_read_from.clone().map(|read| view! {
+                    <dt>"Configuration read from"</dt>
+                    <dd><span class="mono">{read}</span>" (the well-known URL has no /.well-known/ in its path, so it is taken as the transmitter's issuer)"</dd>
+                })}
                 <dt>"Issuer"</dt>
                 <dd class="mono">{s.issuer.clone()}</dd>
                 <dt>"JWKS URL"</dt>

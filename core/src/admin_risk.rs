@@ -164,6 +164,15 @@ impl Services {
                 "AppInstanceIds",
                 Value::Array(app_ids.into_iter().map(Value::String).collect()),
             );
+        crate::risk::note_admin_logout(
+            &mut tx,
+            user_id,
+            &by.email,
+            &ev.uuid,
+            &by.transaction_id,
+            &logout_id,
+        )
+        .await?;
         syslog::append(&mut tx, &ev).await?;
         tx.commit().await?;
         self.actions.wake();

@@ -15,6 +15,9 @@ use crate::with_db;
 /// The detection names of Okta's `DetectedRiskEvents`.
 pub const PROVIDER_REPORTED: &str = "SECURITY_EVENTS_PROVIDER_REPORTED_RISK";
 pub const ADMIN_REPORTED: &str = "ADMIN_REPORTED_USER_RISK";
+/// A history entry for an administrator's "Clear sessions": no level is
+/// reported (reports do not count it), the entry names the logout.
+pub const ADMIN_CLEARED_SESSIONS: &str = "ADMIN_CLEARED_SESSIONS";
 
 /// The source key of an admin's contribution.
 pub const ADMIN_SOURCE: &str = "admin";
@@ -213,6 +216,8 @@ pub(crate) struct NewDetection {
     log_event_uuid: Option<String>,
     transaction_id: Option<String>,
     rule: Option<RuleOutcome>,
+    /// A logout no rule decided (an administrator's); a rule's is in `rule`.
+    logout_id: Option<String>,
     set: Option<SetEventRecord>,
     /// `SUCCESS`, or `SKIPPED` with the reason.
     outcome: &'static str,
@@ -355,6 +360,7 @@ impl RiskBuffer {
             log_event_uuid: None,
             transaction_id: Some(e.transaction_id),
             rule: None,
+            logout_id: None,
             set: Some(e.set),
             outcome,
             outcome_reason,
@@ -694,7 +700,10 @@ pub(crate) async fn flush(tx: &mut Tx) -> Result<(), CoreError> {
                 .push_bind(rule.map(|r| r.rule_name.as_str()))
                 .push_bind(rule.map(|r| r.rule_action.as_str()))
                 .push_bind(rule.and_then(|r| r.policy_detail.as_deref()))
-                .push_bind(rule.and_then(|r| r.logout_id.as_deref()))
+                .push_bind(
+                    rule.and_then(|r| r.logout_id.as_deref())
+                        .or(h.logout_id.as_deref()),
+                )
                 .push_bind(rule.and_then(|r| r.delivery_id.as_deref()))
                 .push_bind(set.map(|s| s.issuer.as_str()))
                 .push_bind(set.map(|s| s.ord))
@@ -836,6 +845,45 @@ pub async fn reset_all(
         log_event_uuid: Some(log_event_uuid.into()),
         transaction_id: Some(transaction_id.into()),
         rule: None,
+        logout_id: None,
+        set: None,
+        outcome: "SUCCESS",
+        outcome_reason: None,
+        log_kinds: 0,
+    });
+    Ok(())
+}
+
+/// Records in `user_id`'s history that an administrator started Universal
+/// Logout `logout_id` ("Clear sessions"): the level stays as it is, and the
+/// timeline follows the logout's calls from this entry.
+pub async fn note_admin_logout(
+    tx: &mut Tx,
+    user_id: &str,
+    admin_email: &str,
+    log_event_uuid: &str,
+    transaction_id: &str,
+    logout_id: &str,
+) -> Result<(), CoreError> {
+    loaded(tx, user_id).await?;
+    let level = tx.risk.users.get(user_id).map(|state| state.level);
+    tx.risk.push(NewDetection {
+        seq: None,
+        user_id: Some(user_id.to_string()),
+        at_ms: now_ms(),
+        detection: ADMIN_CLEARED_SESSIONS,
+        source: ADMIN_SOURCE.into(),
+        source_name: admin_email.into(),
+        event_type: None,
+        previous_level: level,
+        new_level: level,
+        reported_level: None,
+        reasons: Some("Sessions cleared by an administrator".into()),
+        jti: None,
+        log_event_uuid: Some(log_event_uuid.into()),
+        transaction_id: Some(transaction_id.into()),
+        rule: None,
+        logout_id: Some(logout_id.into()),
         set: None,
         outcome: "SUCCESS",
         outcome_reason: None,
@@ -869,6 +917,7 @@ fn detection_row(
         log_event_uuid: c.log_event_uuid.clone(),
         transaction_id: c.transaction_id.clone(),
         rule: None,
+        logout_id: None,
         set: c.set.clone(),
         outcome: "SUCCESS",
         outcome_reason: None,

@@ -9,6 +9,7 @@ import {
   ADMIN_PASSWORD,
   apiClient,
   eventually,
+  waitForHydration,
   expectHeading,
   navigate,
   screenshot,
@@ -79,6 +80,15 @@ test('person page: Elevate, Reset and Clear sessions ask first, then close and r
       await risk.getByRole('button', { name: 'Clear sessions now', exact: true }).click();
       await risk.getByRole('status').getByText(/^Logout started/).waitFor();
       await expectClosed(clear);
+      // The risk history has an entry for it, by the admin, with the logout's outcome.
+      const entry = page.locator('ol.timeline li', { hasText: 'Sessions cleared: Universal Logout started' });
+      await eventually(async () => {
+        await page.reload();
+        await waitForHydration(page);
+        assert.equal(await entry.count(), 1);
+      });
+      await entry.getByText(ADMIN_EMAIL).waitFor();
+      await entry.getByText('No active logout app was configured.').waitFor();
       await screenshot(page, 'confirm-clear-sessions');
     },
     { env: ENV },

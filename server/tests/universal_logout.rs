@@ -854,7 +854,63 @@ async fn admin_actions_test_button_and_key_rotation(engine: Engine) {
     );
 }
 
+/// An admin's "Clear sessions" is an entry of the person's risk history
+/// that follows the logout's calls; the level stays, and the reports do not
+/// count it as a detection.
+async fn an_admins_clear_sessions_is_in_the_risk_history(engine: Engine) {
+    let s = setup(engine).await;
+    let app = start_app(vec![404]).await;
+    s.add_app(&app, "crm", json!({"type": "signed_jwt"}), "email")
+        .await;
+    let services = &s.server.services;
+    let admins = services.list_admins().await.unwrap();
+    let by = services
+        .console_principal(&admins[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    let logout_id = services
+        .admin_clear_sessions(&by, &s.user_id)
+        .await
+        .unwrap();
+    s.ended_logout().await;
+    let timeline = services.risk_timeline(&s.user_id, 10).await.unwrap();
+    assert_eq!(timeline.len(), 1, "{timeline:?}");
+    let t = &timeline[0];
+    assert_eq!(
+        t.entry.detection,
+        riskline_core::risk::ADMIN_CLEARED_SESSIONS
+    );
+    assert_eq!(t.entry.source_name, common::ADMIN_EMAIL);
+    assert_eq!(t.entry.logout_id.as_deref(), Some(logout_id.as_str()));
+    assert_eq!(
+        (t.entry.previous_level.as_str(), t.entry.new_level.as_str()),
+        ("NONE", "NONE")
+    );
+    assert_eq!(t.entry.reported_level, None);
+    // The app refused: the entry shows the failed call.
+    assert_eq!(t.logout_status.as_deref(), Some("FAILED"));
+    assert_eq!(t.logout_apps.len(), 1);
+    assert_eq!(t.logout_apps[0].status, "FAILED");
+    // Its System Log event is the admin's user.session.clear.
+    let clear = &s.server.log("user.session.clear").await[0];
+    assert_eq!(t.entry.log_event_uuid.as_deref(), Some(clear.uuid.as_str()));
+    let filter = riskline_core::reports::DetectionFilter {
+        since_ms: 0,
+        until_ms: i64::MAX,
+        ..Default::default()
+    };
+    let page = services.detections(&filter, None, 50).await.unwrap();
+    assert!(
+        page.items.is_empty(),
+        "not a detection: {}",
+        page.items.len()
+    );
+    assert_eq!(s.level().await, "NONE");
+}
+
 crate::on_both_engines!(
+    an_admins_clear_sessions_is_in_the_risk_history,
     admin_actions_test_button_and_key_rotation,
     runs_a_delegated_workflow_with_a_valid_signature,
     logs_out_with_a_signed_request_and_resets_risk,

@@ -341,6 +341,7 @@ fn entry_title(h: &RiskEntryView) -> String {
         ("ADMIN_REPORTED_USER_RISK", true) => "Admin reported user risk".into(),
         ("ADMIN_REPORTED_USER_RISK", false) => "Risk reset by an administrator".into(),
         ("UNIVERSAL_LOGOUT_RESET", _) => "Universal Logout: risk reset to Low".into(),
+        ("ADMIN_CLEARED_SESSIONS", _) => "Sessions cleared: Universal Logout started".into(),
         ("FALSE_POSITIVE_WITHDRAWN", _) => "Marked as a false positive: report withdrawn".into(),
         (_, true) => "Security events provider reported risk".into(),
         (_, false) => "Security events provider cleared its risk".into(),
@@ -485,9 +486,11 @@ fn RiskTimeline(
                                 <RiskBadge level=h.previous_level.clone() />
                                 " → "
                                 <RiskBadge level=h.new_level.clone() />
-                                {match h.reported_level.clone() {
-                                    Some(l) => format!(" (reported {})", level_label(&l)),
-                                    None => " (cleared)".to_string(),
+                                {match (h.reported_level.clone(), h.detection.as_str()) {
+                                    (Some(l), _) => format!(" (reported {})", level_label(&l)),
+                                    // Clearing sessions reports no risk; the level is as it was.
+                                    (None, "ADMIN_CLEARED_SESSIONS") => " (unchanged)".to_string(),
+                                    (None, _) => " (cleared)".to_string(),
                                 }}
                             </p>
                             {h.reasons.clone().map(|r| view! { <p class="hint">"Reason: " {r}</p> })}

@@ -48,6 +48,36 @@ pub fn ConsoleLayout() -> impl IntoView {
             }
         });
     }
+    // A row's Actions menu closes when the admin clicks anywhere outside it
+    // or presses Escape, as menus do (without the wasm it stays open until
+    // its summary is clicked again).
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    {
+        use leptos::wasm_bindgen::JsCast;
+        let close_menus = |keep: Option<web_sys::Node>| {
+            let Ok(open) = document().query_selector_all("details.menu[open]") else {
+                return;
+            };
+            for i in 0..open.length() {
+                let Some(menu) = open.item(i) else { continue };
+                if keep.as_ref().is_some_and(|k| menu.contains(Some(k))) {
+                    continue;
+                }
+                if let Ok(menu) = menu.dyn_into::<web_sys::Element>() {
+                    let _ = menu.remove_attribute("open");
+                }
+            }
+        };
+        // Listeners for the page's lifetime: the layout is mounted once.
+        let _ = window_event_listener(leptos::ev::click, move |e| {
+            close_menus(e.target().and_then(|t| t.dyn_into::<web_sys::Node>().ok()))
+        });
+        let _ = window_event_listener(leptos::ev::keydown, move |e| {
+            if e.key() == "Escape" {
+                close_menus(None)
+            }
+        });
+    }
     view! {
         <div class="console">
             <aside class="sidebar">

@@ -177,7 +177,8 @@ fn StreamRow(
                 {writable
                     .then(|| {
                         view! {
-                            <details class="menu">
+                            // One name for every row's menu: opening one closes the others.
+                            <details class="menu" name="stream-actions">
                                 <summary>"Actions"</summary>
                                 <div class="menu-body">
                                     <a href=edit_href>"Edit"</a>

@@ -7,6 +7,7 @@ use crate::components::{
 };
 use crate::server::add_person::AddPerson;
 use crate::server::list_people::{list_people, people_shown_note};
+use crate::server::take_form_draft::{draft_value, form_draft};
 use crate::types::PersonRow;
 
 /// Directory › People: search, list with current risk, add a person.
@@ -29,6 +30,8 @@ pub fn PeoplePage() -> impl IntoView {
         |(q, after, _)| list_people(q, after),
     );
     let add_error = Signal::derive(move || add.value().get().and_then(|r| r.err()));
+    // What a failed plain (no-JavaScript) post typed, to put back.
+    let draft = form_draft("add_person");
     view! {
         <Title text="People" />
         <header class="page-header">
@@ -44,6 +47,10 @@ pub fn PeoplePage() -> impl IntoView {
         </form>
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
+                let draft = draft.await;
+                let kept = |name: &str| draft_value(&draft, name).unwrap_or_default();
+                let (email, first, last) = (kept("email"), kept("first_name"), kept("last_name"));
+                let reopen = draft.is_some();
                 can_write()
                     .await
                     .then(|| {
@@ -51,22 +58,22 @@ pub fn PeoplePage() -> impl IntoView {
                             <p>
                                 <a class="button" href="/admin/people/import">"Import from CSV"</a>
                             </p>
-                            <details class="card">
+                            <details class="card" open=reopen>
                                 <summary>"Add person"</summary>
                                 <ActionForm action=add node_ref=clear_on_success(add) attr:class="form inline-form">
                                     <FormErrors error=add_error shown_fields=&["profile.email"] />
                                     <div class="field">
                                         <label for="person-email">"Email"</label>
-                                        <input id="person-email" name="email" type="email" required />
+                                        <input id="person-email" name="email" type="email" required value=email />
                                         <FieldError error=add_error field="profile.email" id="person-email-error" />
                                     </div>
                                     <div class="field">
                                         <label for="person-first">"First name"</label>
-                                        <input id="person-first" name="first_name" type="text" />
+                                        <input id="person-first" name="first_name" type="text" value=first />
                                     </div>
                                     <div class="field">
                                         <label for="person-last">"Last name"</label>
-                                        <input id="person-last" name="last_name" type="text" />
+                                        <input id="person-last" name="last_name" type="text" value=last />
                                     </div>
                                     <div class="form-actions">
                                         <button type="submit" class="button primary">"Add person"</button>

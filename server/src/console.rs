@@ -61,7 +61,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .layer(sessions)
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            crate::security::same_origin_only,
+            crate::security::console_guard,
         ))
 }
 

@@ -139,19 +139,13 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     };
     let router = Router::new()
         .nest("/api/v1", api::router())
+        .merge(set_endpoint::router(Arc::new(services.receiver.clone())))
         .route("/oauth2/v1/keys", get(published_keys))
         .route("/.well-known/jwks.json", get(published_keys))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(console::router(&state))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            security::headers,
-        ))
-        // After the headers' layer: transmitters are no browsers, and the
-        // SET endpoint's answers stay as small as they can be.
-        .merge(set_endpoint::router(Arc::new(services.receiver.clone())))
         .with_state(state);
     Ok(Server {
         base_url,

@@ -685,7 +685,6 @@ async fn pages_carry_security_headers(engine: Engine) {
     for (path, cookie) in [
         ("/login", None),
         ("/admin/security/api/tokens", Some(cookie.as_str())),
-        ("/api/v1/groups", None),
     ] {
         let mut req = server
             .http
@@ -709,7 +708,7 @@ async fn pages_carry_security_headers(engine: Engine) {
         assert_eq!(h["cache-control"], "no-store", "{path}");
         assert!(h.get("strict-transport-security").is_none(), "{path}");
     }
-    // Not on the SET endpoint: its answers go to transmitters.
+    // Not on the SET endpoint's: they go to transmitters.
     let res = server
         .http
         .post(server.url("/security/api/v1/security-events"))

@@ -1,5 +1,6 @@
-//! What every answer carries (security headers), and the console's refusal
-//! of state-changing requests sent by a browser from another origin (CSRF).
+//! The console's guard: its refusal of state-changing requests sent by a
+//! browser from another origin (CSRF), and the security headers its answers
+//! carry.
 
 use axum::body::Body;
 use axum::extract::{Request, State};

@@ -117,6 +117,8 @@ pub(crate) const PROVIDER_COLUMNS: &str =
     "id, name, provider_type, status, well_known_url, issuer, jwks_url, critical_subject_members, created_ms, updated_ms";
 
 /// A required string member: present, a string, not blank, not too long.
+/// Identifiers and URLs are trimmed (a pasted space would make an issuer
+/// never match); see [`required_name`] for the name.
 fn required_string(
     obj: &Map<String, Value>,
     key: &str,
@@ -124,14 +126,31 @@ fn required_string(
     max: usize,
     causes: &mut Vec<Cause>,
 ) -> Option<String> {
+    required(obj, key, field, max, true, causes)
+}
+
+/// The provider's name, kept as sent: a client that compares what it sent
+/// with what it reads back (Terraform) must see the same string.
+fn required_name(obj: &Map<String, Value>, causes: &mut Vec<Cause>) -> Option<String> {
+    required(obj, "name", "name", NAME_MAX, false, causes)
+}
+
+fn required(
+    obj: &Map<String, Value>,
+    key: &str,
+    field: &str,
+    max: usize,
+    trim: bool,
+    causes: &mut Vec<Cause>,
+) -> Option<String> {
     match obj.get(key) {
         None | Some(Value::Null) => {
             causes.push(Cause::new(field, format!("{field} is required.")));
             None
         }
-        Some(Value::String(s)) => {
-            let s = s.trim();
-            if s.is_empty() {
+        Some(Value::String(sent)) => {
+            let s = if trim { sent.trim() } else { sent.as_str() };
+            if s.trim().is_empty() {
                 causes.push(Cause::new(field, format!("{field} must not be blank.")));
                 None
             } else if s.contains('\0') {
@@ -172,7 +191,7 @@ pub fn parse_provider_request(body: &Value) -> Result<ProviderRequest, Vec<Cause
         )]);
     };
     let mut causes = Vec::new();
-    let name = required_string(obj, "name", "name", NAME_MAX, &mut causes);
+    let name = required_name(obj, &mut causes);
     let provider_type = required_string(obj, "type", "type", TYPE_MAX, &mut causes);
     let setup = match obj.get("settings") {
         None | Some(Value::Null) => {
@@ -655,13 +674,38 @@ mod tests {
             }
         );
         let ij = parse_provider_request(&json!({"name": " B ", "type": "x", "settings": {"issuer": "https://i", "jwks_url": "https://i/jwks", "well_known_url": null}, "status": "ACTIVE", "id": "sse1"})).unwrap();
-        assert_eq!(ij.name, "B");
+        assert_eq!(ij.name, " B ");
         assert_eq!(
             ij.setup,
             ProviderSetup::IssuerAndJwks {
                 issuer: "https://i".into(),
                 jwks_url: "https://i/jwks".into()
             }
+        );
+    }
+
+    #[test]
+    fn keeps_the_name_as_sent_and_trims_identifiers() {
+        let request = parse_provider_request(&json!({
+            "name": " Acme EDR ",
+            "type": " custom ",
+            "settings": {"issuer": " https://edr.example ", "jwks_url": "https://edr.example/jwks\n"}
+        }))
+        .unwrap();
+        assert_eq!(request.name, " Acme EDR ");
+        assert_eq!(request.provider_type, "custom");
+        assert_eq!(
+            request.setup,
+            ProviderSetup::IssuerAndJwks {
+                issuer: "https://edr.example".into(),
+                jwks_url: "https://edr.example/jwks".into(),
+            }
+        );
+        assert_eq!(
+            fields(parse_provider_request(
+                &json!({"name": " \t ", "type": "t", "settings": {"well_known_url": "https://a"}})
+            )),
+            ["name"]
         );
     }
 

@@ -126,10 +126,20 @@ async fn creates_by_issuer_url_with_a_path(engine: Engine) {
     // A URL that parsing would rewrite (upper-case scheme) comes back as typed too.
     let typed = tr.well_known().replacen("http://", "HTTP://", 1);
     let (status, q) = server
-        .api(Method::POST, PROVIDERS, Some(json!({"name": "Upper", "type": "x", "settings": {"well_known_url": typed.clone()}})))
+        .api(Method::POST, PROVIDERS, Some(json!({"name": " Upper  ", "type": "x", "settings": {"well_known_url": typed.clone()}})))
         .await;
     assert_eq!(status, StatusCode::OK, "{q}");
     assert_eq!(q["settings"]["well_known_url"], typed);
+    // So does the name, spaces and all.
+    assert_eq!(q["name"], " Upper  ");
+    let (_, read) = server
+        .api(
+            Method::GET,
+            &format!("{PROVIDERS}/{}", q["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(read["name"], " Upper  ");
 }
 
 async fn creates_by_issuer_and_jwks(engine: Engine) {

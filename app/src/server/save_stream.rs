@@ -70,7 +70,8 @@ async fn save(
         .map(|p| p.provider_type.clone())
         .unwrap_or_else(|| "custom".into());
     let request = parse_provider_request(
-        &json!({ "name": name, "type": provider_type, "settings": settings }),
+        // The API keeps a name as sent; a form's stray spaces are not meant.
+        &json!({ "name": name.trim(), "type": provider_type, "settings": settings }),
     )
     .map_err(riskline_core::CoreError::Validation)?;
     match existing {

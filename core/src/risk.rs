@@ -829,28 +829,17 @@ pub async fn reset_all(
     state.updated_ms = now;
     state.user_dirty = true;
     state.level_dirty = true;
-    tx.risk.push(NewDetection {
-        seq: None,
-        user_id: Some(user_id.to_string()),
+    tx.risk.push(admin_entry(AdminEntry {
+        user_id,
+        admin_email,
         at_ms: now,
         detection: ADMIN_REPORTED,
-        source: ADMIN_SOURCE.into(),
-        source_name: admin_email.into(),
-        event_type: None,
-        previous_level: Some(previous),
-        new_level: Some(RiskLevel::None),
-        reported_level: None,
-        reasons: Some("Risk reset by an administrator".into()),
-        jti: None,
-        log_event_uuid: Some(log_event_uuid.into()),
-        transaction_id: Some(transaction_id.into()),
-        rule: None,
+        levels: (Some(previous), Some(RiskLevel::None)),
+        reasons: "Risk reset by an administrator",
+        log_event_uuid,
+        transaction_id,
         logout_id: None,
-        set: None,
-        outcome: "SUCCESS",
-        outcome_reason: None,
-        log_kinds: 0,
-    });
+    }));
     Ok(())
 }
 
@@ -867,29 +856,58 @@ pub async fn note_admin_logout(
 ) -> Result<(), CoreError> {
     loaded(tx, user_id).await?;
     let level = tx.risk.users.get(user_id).map(|state| state.level);
-    tx.risk.push(NewDetection {
-        seq: None,
-        user_id: Some(user_id.to_string()),
+    tx.risk.push(admin_entry(AdminEntry {
+        user_id,
+        admin_email,
         at_ms: now_ms(),
         detection: ADMIN_CLEARED_SESSIONS,
+        levels: (level, level),
+        reasons: "Sessions cleared by an administrator",
+        log_event_uuid,
+        transaction_id,
+        logout_id: Some(logout_id),
+    }));
+    Ok(())
+}
+
+/// A history entry an administrator made (a reset, a Clear sessions): no
+/// SET, no rule, no level reported, its System Log event stored apart.
+struct AdminEntry<'a> {
+    user_id: &'a str,
+    admin_email: &'a str,
+    at_ms: i64,
+    detection: &'static str,
+    /// Previous and new level.
+    levels: (Option<RiskLevel>, Option<RiskLevel>),
+    reasons: &'a str,
+    log_event_uuid: &'a str,
+    transaction_id: &'a str,
+    logout_id: Option<&'a str>,
+}
+
+fn admin_entry(e: AdminEntry<'_>) -> NewDetection {
+    NewDetection {
+        seq: None,
+        user_id: Some(e.user_id.to_string()),
+        at_ms: e.at_ms,
+        detection: e.detection,
         source: ADMIN_SOURCE.into(),
-        source_name: admin_email.into(),
+        source_name: e.admin_email.into(),
         event_type: None,
-        previous_level: level,
-        new_level: level,
+        previous_level: e.levels.0,
+        new_level: e.levels.1,
         reported_level: None,
-        reasons: Some("Sessions cleared by an administrator".into()),
+        reasons: Some(e.reasons.into()),
         jti: None,
-        log_event_uuid: Some(log_event_uuid.into()),
-        transaction_id: Some(transaction_id.into()),
+        log_event_uuid: Some(e.log_event_uuid.into()),
+        transaction_id: Some(e.transaction_id.into()),
         rule: None,
-        logout_id: Some(logout_id.into()),
+        logout_id: e.logout_id.map(Into::into),
         set: None,
         outcome: "SUCCESS",
         outcome_reason: None,
         log_kinds: 0,
-    });
-    Ok(())
+    }
 }
 
 /// The detections row of a contribution: `levels` (previous, new, reported)

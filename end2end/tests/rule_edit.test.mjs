@@ -88,7 +88,7 @@ test('a rule is edited in place: Cancel and a refused save change nothing, Save 
       assert.equal(before.status, 'INACTIVE');
       const ruleCount = (await rules(baseUrl)).length;
 
-      // The Catch-all rule stays locked.
+      // The Catch-all rule has no Edit: only its action may change (see catch_all.test.mjs).
       assert.equal(await page.getByRole('row', { name: /Catch-all rule/ }).getByRole('link', { name: 'Edit' }).count(), 0);
 
       // Edit opens the rule form, filled in with the rule; Add rule steps aside.

@@ -261,6 +261,10 @@ async fn read_only_admins_change_nothing_through_server_functions(engine: Engine
                 .collect(),
         ),
         (
+            path!(edit_catch_all_rule::EditCatchAllRule),
+            vec![("action", s("logout")), ("apps_mode", s("all"))],
+        ),
+        (
             path!(change_rule::ChangeRule),
             vec![("id", rule.clone()), ("change", s("deactivate"))],
         ),

@@ -1059,6 +1059,121 @@ async fn a_pending_logout_is_not_started_again(engine: Engine) {
     assert_eq!(logouts_of(&s, &uid).await, 2);
 }
 
+/// The console's Change action form for the Catch-all rule, posted as the
+/// wasm posts it: the action changes and nothing else, through the same
+/// checks and log event as `PUT`; refusals change nothing.
+async fn catch_all_action_from_the_console(engine: Engine) {
+    use leptos::server_fn::ServerFn;
+    let s = TestServer::start(engine).await;
+    let cookie = s.console_cookie().await;
+    let path = <riskline_app::server::edit_catch_all_rule::EditCatchAllRule as ServerFn>::PATH;
+    let post = |form: Vec<(&'static str, String)>| {
+        let req = s
+            .http
+            .post(s.url(path))
+            .header("Accept", "application/json")
+            .header("Sec-Fetch-Site", "same-origin")
+            .header("Cookie", &cookie)
+            .form(&form);
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            let text = res.text().await.unwrap();
+            (
+                status,
+                serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)),
+            )
+        }
+    };
+    let catch_all = format!("{RULES}/{CATCH_ALL_RULE_ID}");
+    let (_, before) = s.api(Method::GET, &catch_all, None).await;
+    let app = s
+        .post_for_id(
+            "/api/v1/logout-apps",
+            json!({"name": "CRM", "endpointUrl": "http://127.0.0.1:9/revoke", "clientId": "crm", "auth": {"type": "signed_jwt"}}),
+        )
+        .await;
+    let s_ = |v: &str| v.to_string();
+
+    // Refused: by the form's checks, and by the core's (an app or a
+    // workflow that does not exist), each on the form's field.
+    let refusals = [
+        (
+            vec![("action", s_("logout")), ("apps_mode", s_("chosen"))],
+            "apps",
+        ),
+        (
+            vec![
+                ("action", s_("logout")),
+                ("apps_mode", s_("chosen")),
+                ("apps[0]", s_("0oanope")),
+            ],
+            "apps",
+        ),
+        (
+            vec![
+                ("action", s_("workflow")),
+                ("apps_mode", s_("all")),
+                ("workflow_id", s_("77")),
+            ],
+            "workflow_id",
+        ),
+    ];
+    for (form, field) in refusals {
+        let (status, body) = post(form.clone()).await;
+        assert_eq!(status, 400, "{form:?}: {body}");
+        let fields = body["Invalid"].as_array().unwrap();
+        assert!(
+            fields.iter().any(|f| f["field"] == field),
+            "{form:?}: {body}"
+        );
+    }
+    let (_, unchanged) = s.api(Method::GET, &catch_all, None).await;
+    assert_eq!(unchanged, before);
+    assert!(s.log("policy.rule.update").await.is_empty());
+
+    // Saved: a Universal Logout of the app; only the action changed.
+    let (status, body) = post(vec![
+        ("action", s_("logout")),
+        ("apps_mode", s_("chosen")),
+        ("apps[0]", app.clone()),
+    ])
+    .await;
+    assert!(status < 400, "{status} {body}");
+    let (_, after) = s.api(Method::GET, &catch_all, None).await;
+    assert_eq!(
+        after["actions"],
+        json!({"entityRisk": {"actions": [{"action": "TERMINATE_ALL_SESSIONS", "universalLogout": {"apps": [app]}}]}})
+    );
+    for member in [
+        "id",
+        "name",
+        "priority",
+        "status",
+        "system",
+        "conditions",
+        "created",
+    ] {
+        assert_eq!(after[member], before[member], "{member}");
+    }
+    assert_eq!(after["priority"], 99);
+    assert_eq!(after["conditions"], Value::Null);
+    let events = s.log("policy.rule.update").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].target[0].id, CATCH_ALL_RULE_ID);
+    assert_eq!(
+        events[0].actor.alternate_id.as_deref(),
+        Some(common::ADMIN_EMAIL)
+    );
+
+    // And back to log only.
+    let (status, body) = post(vec![("action", s_("none")), ("apps_mode", s_("all"))]).await;
+    assert!(status < 400, "{status} {body}");
+    let (_, back) = s.api(Method::GET, &catch_all, None).await;
+    assert_eq!(back["actions"], before["actions"]);
+    assert_eq!(s.log("policy.rule.update").await.len(), 2);
+}
+
 crate::on_both_engines!(
     concurrent_creates_stay_contiguous,
     named_references_cannot_be_removed,
@@ -1072,4 +1187,5 @@ crate::on_both_engines!(
     rule_body_mistakes_are_refused,
     round_trip_without_universal_logout_keeps_apps,
     a_pending_logout_is_not_started_again,
+    catch_all_action_from_the_console,
 );

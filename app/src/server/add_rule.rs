@@ -191,8 +191,9 @@ impl RuleForm {
     }
 }
 
-/// The core names the workflow by its place in the rule's JSON; the form
-/// shows that problem under its Workflow select, in the form's words.
+/// The core names the workflow and the logout apps by their place in the
+/// rule's JSON; the form shows those problems under its Workflow select and
+/// its Logout apps, in the form's words.
 #[cfg(feature = "ssr")]
 pub fn on_form_fields(error: AppError) -> AppError {
     match error {
@@ -200,6 +201,18 @@ pub fn on_form_fields(error: AppError) -> AppError {
             errors
                 .into_iter()
                 .map(|e| {
+                    if e.field.ends_with(".universalLogout.apps") {
+                        // An app removed while the form was open.
+                        let message = if e.message.starts_with("No logout app") {
+                            "A logout app ticked here no longer exists (it may have just been removed). Reload the page and tick others, or choose All logout apps.".to_string()
+                        } else {
+                            e.message
+                        };
+                        return FieldError {
+                            field: "apps".to_string(),
+                            message,
+                        };
+                    }
                     if !e.field.ends_with(".workflow.id") {
                         return e;
                     }

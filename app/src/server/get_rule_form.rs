@@ -8,7 +8,7 @@ use crate::error::AppError;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleToEdit {
     pub id: String,
-    /// The Catch-all rule: locked in the console, as for its other changes.
+    /// The Catch-all rule, whose action alone may change, in a form of its own.
     pub system: bool,
     pub form: RuleForm,
     /// What the rule holds that the form cannot show, and what saving does with it.

@@ -12,6 +12,7 @@ pub mod clear_sessions;
 pub mod count_logs;
 pub mod create_token;
 pub mod current_admin;
+pub mod edit_catch_all_rule;
 pub mod edit_rule;
 pub mod elevate_risk;
 pub mod get_at_risk_users;

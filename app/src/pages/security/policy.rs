@@ -9,6 +9,7 @@ use crate::components::{
 use crate::error::AppError;
 use crate::server::add_rule::{AddRule, RuleForm, WORKFLOW_FIELD};
 use crate::server::change_rule::ChangeRule;
+use crate::server::edit_catch_all_rule::EditCatchAllRule;
 use crate::server::edit_rule::{EditRule, POLICY_PAGE};
 use crate::server::get_policy_page::get_policy_page;
 use crate::server::get_rule_form::{get_rule_form, RuleToEdit};
@@ -20,12 +21,14 @@ pub fn PolicyPageView() -> impl IntoView {
     let add = ServerAction::<AddRule>::new();
     let change = ServerAction::<ChangeRule>::new();
     let edit = ServerAction::<EditRule>::new();
+    let catch_all = ServerAction::<EditCatchAllRule>::new();
     let page = Resource::new(
         move || {
             (
                 add.version().get(),
                 change.version().get(),
                 edit.version().get(),
+                catch_all.version().get(),
             )
         },
         |_| get_policy_page(),
@@ -34,13 +37,15 @@ pub fn PolicyPageView() -> impl IntoView {
     // Edit and Cancel are plain links and work without the wasm.
     let query = use_query_map();
     let editing = Memo::new(move |_| query.read().get("edit").filter(|id| !id.is_empty()));
-    forget_edit_error_on_switch(edit, editing);
+    forget_error_on_switch(edit, editing);
+    forget_error_on_switch(catch_all, editing);
     // One rule form at a time: Add rule waits while a rule is edited.
     let add_hidden = Signal::derive(move || editing.get().is_some());
     let add_error = Signal::derive(move || add.value().get().and_then(|r| r.err()));
     // Made here, not in the Edit rule form: a form closed while this
     // changes may still be told of the change, and must find it.
     let edit_error = Signal::derive(move || edit.value().get().and_then(|r| r.err()));
+    let catch_all_error = Signal::derive(move || catch_all.value().get().and_then(|r| r.err()));
     let change_error = Signal::derive(move || change.value().get().and_then(|r| r.err()));
     // The table is redrawn in place: a Delete left open would show on the next rule.
     let rules = NodeRef::<leptos::html::Div>::new();
@@ -50,7 +55,7 @@ pub fn PolicyPageView() -> impl IntoView {
         <header class="page-header">
             <h1>"Entity Risk Policy"</h1>
             <p class="hint">
-                "Each time a user's risk is detected, Riskline checks these rules from the top; the first that matches decides what happens. The Catch-all rule, always last, only logs."
+                "Each time a user's risk is detected, Riskline checks these rules from the top; the first that matches decides what happens. The Catch-all rule, always last, decides when no other rule matches; out of the box it only logs."
             </p>
         </header>
         <FormErrors error=change_error shown_fields=&[] />
@@ -77,15 +82,20 @@ pub fn PolicyPageView() -> impl IntoView {
         // redrawing in place would leave what was typed for the first rule
         // (the browser keeps typed values over changed defaults).
         <For each=move || editing.get() key=|id| id.clone() let:id>
-            <EditRuleForm id page edit error=edit_error />
+            <EditRuleForm id page edit error=edit_error catch_all catch_all_error />
         </For>
     }
 }
 
-/// Forgets the Edit rule form's last error when the form closes or another
+/// Forgets an edit form's last error when the form closes or another
 /// rule's opens, so that it does not greet the next edit. Only in the
 /// browser: a page loaded after a refused plain post shows its error.
-fn forget_edit_error_on_switch(edit: ServerAction<EditRule>, editing: Memo<Option<String>>) {
+fn forget_error_on_switch<S>(edit: ServerAction<S>, editing: Memo<Option<String>>)
+where
+    S: leptos::server_fn::ServerFn + Clone + Send + Sync + 'static,
+    S::Output: Send + Sync + 'static,
+    S::Error: Send + Sync + 'static,
+{
     #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
     Effect::new(move |before: Option<Option<String>>| {
         let now = editing.get();
@@ -133,11 +143,17 @@ fn RuleTable(
                         view! {
                             <tr>
                                 <td>{r.priority}</td>
-                                <th scope="row">{r.name.clone()} {r.system.then(|| view! { <span class="hint">" (locked)"</span> })}</th>
+                                <th scope="row">{r.name.clone()} {r.system.then(|| view! { <span class="hint">" (system rule)"</span> })}</th>
                                 <td>{r.if_summary.clone()}</td>
                                 <td>{r.then_summary.clone()}</td>
                                 <td><StatusBadge active=r.active /></td>
                                 <td class="row-actions">
+                                    // Of the Catch-all rule only the action may change.
+                                    {(writable && r.system)
+                                        .then(|| {
+                                            let edit_href = format!("{POLICY_PAGE}?edit={id}#edit-rule");
+                                            view! { <a class="button small" href=edit_href data-noscroll="">"Change action"</a> }
+                                        })}
                                     {(writable && !r.system)
                                         .then(|| {
                                             let edit_href = format!("{POLICY_PAGE}?edit={id}#edit-rule");
@@ -198,6 +214,18 @@ const ADD_FORM: FormIds = FormIds {
     workflow_error: "rule-workflow-error",
 };
 
+const CATCH_ALL_FORM: FormIds = FormIds {
+    name: "catch-all-name",
+    level: "catch-all-level",
+    workflow: "catch-all-workflow",
+    workflow_none: "catch-all-workflow-none",
+    workflow_hint: "catch-all-workflow-hint",
+    groups_error: "catch-all-groups-error",
+    detections_error: "catch-all-detections-error",
+    apps_error: "catch-all-apps-error",
+    workflow_error: "catch-all-workflow-error",
+};
+
 const EDIT_FORM: FormIds = FormIds {
     name: "edit-rule-name",
     level: "edit-rule-level",
@@ -231,36 +259,63 @@ fn AddRuleForm(
 }
 
 /// The rule `id` in the rule form, to change its name, conditions and
-/// action; Save keeps its place and status, Cancel leaves it as it was.
+/// action; Save keeps its place and status, Cancel leaves it as it was. For
+/// the Catch-all rule, the form of its action alone.
 #[component]
 fn EditRuleForm(
     id: String,
     page: Resource<Result<PolicyPage, AppError>>,
     edit: ServerAction<EditRule>,
     error: Signal<Option<AppError>>,
+    catch_all: ServerAction<EditCatchAllRule>,
+    catch_all_error: Signal<Option<AppError>>,
 ) -> impl IntoView {
     // Counted, not owned by this form: a redraw already under way when the
     // form closes may still read it.
     let rule = ArcResource::new(move || id.clone(), get_rule_form);
-    let name_input = NodeRef::<leptos::html::Input>::new();
-    focus_once_shown(name_input);
+    // The rule name, or the Catch-all rule's chosen action.
+    let first_input = NodeRef::<leptos::html::Input>::new();
+    focus_once_shown(first_input);
+    let forms = EditForms {
+        edit,
+        error,
+        catch_all,
+        catch_all_error,
+        first_input,
+    };
     view! {
         <Transition fallback=Loading>
-            {move || Suspend::new(edit_rule_view(page, rule.clone(), edit, error, name_input))}
+            {move || Suspend::new(edit_rule_view(page, rule.clone(), forms))}
         </Transition>
     }
 }
 
+/// The actions and errors of the two edit forms, and the field that takes
+/// the cursor when one opens.
+#[derive(Clone, Copy)]
+struct EditForms {
+    edit: ServerAction<EditRule>,
+    error: Signal<Option<AppError>>,
+    catch_all: ServerAction<EditCatchAllRule>,
+    catch_all_error: Signal<Option<AppError>>,
+    first_input: NodeRef<leptos::html::Input>,
+}
+
 /// The Edit rule form once the page and the rule are read, or what shows
-/// instead: a notice for read-only admins and for the Catch-all rule, or
-/// why the rule could not be read (removed meanwhile, say).
+/// instead: the Catch-all rule's action form, a notice for read-only
+/// admins, or why the rule could not be read (removed meanwhile, say).
 async fn edit_rule_view(
     page: Resource<Result<PolicyPage, AppError>>,
     rule: ArcResource<Result<RuleToEdit, AppError>>,
-    edit: ServerAction<EditRule>,
-    error: Signal<Option<AppError>>,
-    name_input: NodeRef<leptos::html::Input>,
+    forms: EditForms,
 ) -> AnyView {
+    let EditForms {
+        edit,
+        error,
+        catch_all,
+        catch_all_error,
+        first_input,
+    } = forms;
     if !can_write().await {
         return view! {
             <EditRuleInstead>
@@ -279,11 +334,7 @@ async fn edit_rule_view(
     };
     if rule.system {
         return view! {
-            <EditRuleInstead>
-                <div class="banner banner-info" role="status">
-                    <p>"The Catch-all rule is locked: it always matches, only logs, and stays last."</p>
-                </div>
-            </EditRuleInstead>
+            <CatchAllForm p values=rule.form action=catch_all error=catch_all_error chosen_action=first_input />
         }
         .into_any();
     }
@@ -293,7 +344,7 @@ async fn edit_rule_view(
             {rule.notes.into_iter().map(|n| view! { <p class="hint">{n}</p> }).collect_view()}
             <ActionForm action=edit attr:class="form rule-form">
                 <input type="hidden" name="id" value=rule.id />
-                <RuleFields p values=rule.form error ids=&EDIT_FORM name_input />
+                <RuleFields p values=rule.form error ids=&EDIT_FORM name_input=first_input />
                 <div class="form-actions">
                     <button type="submit" class="button primary">"Save rule"</button>
                     <a class="button" href=POLICY_PAGE data-noscroll="">"Cancel"</a>
@@ -302,6 +353,50 @@ async fn edit_rule_view(
         </section>
     }
     .into_any()
+}
+
+/// The Catch-all rule's form: what it does may change, the rest is shown as
+/// fixed. Save keeps its name, priority, status and `conditions: null`.
+#[component]
+fn CatchAllForm(
+    p: PolicyPage,
+    values: RuleForm,
+    action: ServerAction<EditCatchAllRule>,
+    error: Signal<Option<AppError>>,
+    chosen_action: NodeRef<leptos::html::Input>,
+) -> impl IntoView {
+    let RuleForm {
+        action: chosen,
+        apps_mode,
+        apps,
+        workflow_id,
+        ..
+    } = values;
+    view! {
+        <section class="card" id="edit-rule" aria-labelledby="edit-rule-heading">
+            <h2 id="edit-rule-heading">"Change the Catch-all rule\u{2019}s action"</h2>
+            <p class="hint">
+                "The Catch-all rule decides when no other rule matches. Only its action can change; the rest is fixed:"
+            </p>
+            <dl class="props">
+                <dt>"IF"</dt>
+                <dd>"Always matches: every user, every detection, any risk level"</dd>
+                <dt>"Priority"</dt>
+                <dd>"99: always last, below every other rule"</dd>
+                <dt>"Status"</dt>
+                <dd>"Always active: it cannot be deactivated, renamed or deleted"</dd>
+            </dl>
+            <ActionForm action attr:class="form rule-form">
+                <FormErrors error shown_fields=&["apps", WORKFLOW_FIELD] />
+                <RuleActionFields p action=chosen apps_mode apps workflow_id error ids=&CATCH_ALL_FORM chosen_action />
+                <p class="hint">"With No further action, a detection that reaches this rule is only logged."</p>
+                <div class="form-actions">
+                    <button type="submit" class="button primary">"Save action"</button>
+                    <a class="button" href=POLICY_PAGE data-noscroll="">"Cancel"</a>
+                </div>
+            </ActionForm>
+        </section>
+    }
 }
 
 /// What shows in place of the Edit rule form, with the way back to the list.
@@ -356,9 +451,6 @@ fn RuleFields(
         apps,
         workflow_id,
     } = values;
-    let radio = |field: &'static str, value: &'static str, chosen: &str, label: &'static str| {
-        view! { <label class="choice"><input type="radio" name=field value=value checked=chosen == value />{label}</label> }
-    };
     view! {
         <FormErrors error shown_fields=&["groups", "detections", "apps", WORKFLOW_FIELD] />
         <div class="field">
@@ -402,11 +494,49 @@ fn RuleFields(
                 }).collect_view()}
             </select>
         </div>
+        <RuleActionFields p action apps_mode apps workflow_id error ids chosen_action=NodeRef::new() />
+    }
+}
+
+/// One radio button of a rule form's choice, checked if it is `chosen`.
+fn radio(
+    field: &'static str,
+    value: &'static str,
+    chosen: &str,
+    label: &'static str,
+) -> impl IntoView {
+    view! { <label class="choice"><input type="radio" name=field value=value checked=chosen == value />{label}</label> }
+}
+
+/// The THEN part of a rule form, shared by the rule form and the Catch-all
+/// rule's, whose action is all that may change: the action, the logout
+/// apps and the workflow. `chosen_action` is the radio of the action chosen.
+#[component]
+fn RuleActionFields(
+    p: PolicyPage,
+    action: String,
+    apps_mode: String,
+    apps: Vec<String>,
+    workflow_id: String,
+    error: Signal<Option<AppError>>,
+    ids: &'static FormIds,
+    chosen_action: NodeRef<leptos::html::Input>,
+) -> impl IntoView {
+    let action_radio = |value: &'static str, label: &'static str| {
+        let checked = action == value;
+        let node_ref = if checked {
+            chosen_action
+        } else {
+            NodeRef::new()
+        };
+        view! { <label class="choice"><input type="radio" name="action" value=value checked=checked node_ref=node_ref />{label}</label> }
+    };
+    view! {
         <fieldset class="field">
             <legend>"THEN"</legend>
-            {radio("action", "logout", &action, "Logout and revoke tokens")}
-            {radio("action", "workflow", &action, "Run a delegated workflow")}
-            {radio("action", "none", &action, "No further action")}
+            {action_radio("logout", "Logout and revoke tokens")}
+            {action_radio("workflow", "Run a delegated workflow")}
+            {action_radio("none", "No further action")}
         </fieldset>
         <fieldset class="field">
             <legend>"Logout apps"</legend>

@@ -35,7 +35,10 @@ static ROUTES: std::sync::OnceLock<Vec<AxumRouteListing>> = std::sync::OnceLock:
 pub fn router(state: &AppState) -> Router<AppState> {
     let routes = ROUTES.get_or_init(|| generate_route_list(App)).clone();
     let services = state.services.clone();
-    let context = move || provide_context(services.clone());
+    let context = move || {
+        provide_context(services.clone());
+        crate::security::provide_request_nonce();
+    };
     let secure_cookie = state.services.settings.base_url.starts_with("https://");
     let sessions = SessionManagerLayer::new(DbSessionStore::new(state.services.db.clone()))
         .with_name(SESSION_COOKIE)

@@ -1,6 +1,7 @@
 //! The console's guard: its refusal of state-changing requests sent by a
 //! browser from another origin (CSRF), and the security headers its answers
-//! carry.
+//! carry, among them a script policy whose per-page nonce it also hands to
+//! the page's render.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -11,15 +12,43 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
+use leptos::nonce::Nonce;
+use leptos::prelude::{provide_context, use_context};
 use riskline_app::error::AppError;
 
 use crate::AppState;
 
-/// Frames of the console on another site could trick an admin into a click
-/// (clickjacking); `base-uri`, `object-src` and `form-action` close the
-/// usual ways around a page's own links and forms. Scripts and styles are
-/// left to the defaults: the console's hydration script is inline.
-const CSP: &str = "frame-ancestors 'none'; base-uri 'self'; object-src 'none'; form-action 'self'";
+/// Everything from this origin only, so injected markup cannot load from
+/// elsewhere, and no inline scripts or styles (the console has no inline
+/// styles, so none are allowed); frames of the console on another site could
+/// trick an admin into a click (clickjacking); `base-uri`, `object-src` and
+/// `form-action` close the usual ways around a page's own links and forms.
+/// A page adds its own `script-src` ([`page_csp`]).
+const CSP: &str = "default-src 'self'; style-src 'self'; img-src 'self' data:; \
+connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'; \
+form-action 'self'";
+
+/// A page's policy: [`CSP`] with scripts from this origin and inline ones
+/// carrying this answer's nonce (Leptos's hydration script and its resource
+/// data), so an injected `<script>` or `onclick` does not run;
+/// `wasm-unsafe-eval` lets the hydration script start the wasm.
+fn page_csp(nonce: &Nonce) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "{CSP}; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'"
+    ))
+    .ok()
+}
+
+/// Gives the page being rendered the nonce that [`console_guard`] put in
+/// its request and will name in its policy (in place of the one leptos_axum
+/// makes up for each render). Called from the console's Leptos context.
+pub fn provide_request_nonce() {
+    if let Some(nonce) = use_context::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Nonce>().cloned())
+    {
+        provide_context(nonce);
+    }
+}
 
 /// Adds the security headers to an answer that does not set its own: no
 /// framing, no MIME sniffing, no referrer to other sites (`same-origin`,
@@ -27,24 +56,41 @@ const CSP: &str = "frame-ancestors 'none'; base-uri 'self'; object-src 'none'; f
 /// page by its `Referer`, and `no-referrer` would also make browsers send
 /// `Origin: null`), HSTS when the base URL is https, and no caching of
 /// anything but the console's static files (pages hold an org's data, and
-/// a new API token's secret is shown once).
-fn add_headers(response: &mut Response, https: bool, cacheable: bool) {
+/// a new API token's secret is shown once). An HTML page rendered with
+/// `nonce` gets the policy that lets its nonce's scripts run.
+fn add_headers(response: &mut Response, https: bool, cacheable: bool, nonce: Option<&Nonce>) {
+    let page_policy = nonce
+        .filter(|_| is_html(response.headers()))
+        .and_then(page_csp);
     let headers = response.headers_mut();
-    let mut set = |name, value: &'static str| {
+    let mut set = |name, value: HeaderValue| {
         if !headers.contains_key(&name) {
-            headers.insert(name, HeaderValue::from_static(value));
+            headers.insert(name, value);
         }
     };
-    set(X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(X_FRAME_OPTIONS, "DENY");
-    set(CONTENT_SECURITY_POLICY, CSP);
-    set(REFERRER_POLICY, "same-origin");
+    set(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    set(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    set(
+        CONTENT_SECURITY_POLICY,
+        page_policy.unwrap_or(HeaderValue::from_static(CSP)),
+    );
+    set(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     if https {
-        set(STRICT_TRANSPORT_SECURITY, "max-age=31536000");
+        set(
+            STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
     }
     if !cacheable {
-        set(CACHE_CONTROL, "no-store");
+        set(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+}
+
+fn is_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/html"))
 }
 
 /// The console's built assets and files (`/pkg/…`, `/favicon.svg`).
@@ -69,12 +115,15 @@ fn is_static_file(path: &str) -> bool {
 /// one. The console's own forms, with or without the wasm, are same-origin.
 ///
 /// Every answer of the console also gets the security headers
-/// ([`add_headers`]). One layer does both: each further layer on the
-/// console's router cost the ingest benchmark about 10 MB of peak memory
-/// (measured, not understood), though no SET passes through it.
+/// ([`add_headers`]); a request for anything but a static file gets a fresh
+/// nonce in its extensions, which its page renders with
+/// ([`provide_request_nonce`]) and its policy names. One layer does all
+/// this: each further layer on the console's router cost the ingest
+/// benchmark about 10 MB of peak memory (measured, not understood), though
+/// no SET passes through it.
 pub async fn console_guard(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let https = state.services.settings.base_url.starts_with("https://");
@@ -92,11 +141,16 @@ pub async fn console_guard(
             request.headers().get("sec-fetch-site"),
         );
         let mut response = refusal();
-        add_headers(&mut response, https, false);
+        add_headers(&mut response, https, false, None);
         return response;
     }
+    // 128 random bits, base64url.
+    let nonce = (!cacheable).then(Nonce::new);
+    if let Some(nonce) = &nonce {
+        request.extensions_mut().insert(nonce.clone());
+    }
     let mut response = next.run(request).await;
-    add_headers(&mut response, https, cacheable);
+    add_headers(&mut response, https, cacheable, nonce.as_ref());
     response
 }
 

@@ -680,38 +680,85 @@ async fn posts_from_other_origins_are_refused(engine: Engine) {
     assert_eq!(res.status().as_u16(), 200);
 }
 
+/// The policy of every console answer; a page adds its `script-src`.
+const CSP: &str = "default-src 'self'; style-src 'self'; img-src 'self' data:; \
+connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'; \
+form-action 'self'";
+
+/// The nonce a page's policy names, after checking the rest of the policy.
+fn policy_nonce(policy: &str) -> String {
+    let nonce = policy
+        .strip_prefix(&format!("{CSP}; script-src 'self' 'nonce-"))
+        .and_then(|rest| rest.strip_suffix("' 'wasm-unsafe-eval'"))
+        .unwrap_or_else(|| panic!("not a page's policy: {policy}"));
+    // 128 bits, base64url without padding.
+    assert_eq!(nonce.len(), 22, "{nonce}");
+    assert!(
+        nonce
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "{nonce}"
+    );
+    nonce.to_string()
+}
+
 /// Console pages cannot be framed or sniffed, send no referrer elsewhere,
-/// and are not cached; with an https base URL the cookie is `Secure` and
-/// HSTS is sent.
+/// are not cached, and run only the scripts that carry their answer's own
+/// nonce (or come from the console's origin); with an https base URL the
+/// cookie is `Secure` and HSTS is sent.
 async fn pages_carry_security_headers(engine: Engine) {
     let server = TestServer::start(engine).await;
     let cookie = server.console_cookie().await;
     for (path, cookie) in [
         ("/login", None),
         ("/admin/security/api/tokens", Some(cookie.as_str())),
+        ("/admin/no-such-page", Some(cookie.as_str())),
     ] {
-        let mut req = server
-            .http
-            .get(server.url(path))
-            .header("Accept", "text/html");
-        if let Some(c) = cookie {
-            req = req.header("Cookie", c);
+        let mut nonces = Vec::new();
+        for _ in 0..2 {
+            let mut req = server
+                .http
+                .get(server.url(path))
+                .header("Accept", "text/html");
+            if let Some(c) = cookie {
+                req = req.header("Cookie", c);
+            }
+            let res = req.send().await.unwrap();
+            let h = res.headers().clone();
+            assert_eq!(h["x-frame-options"], "DENY", "{path}");
+            let nonce = policy_nonce(h["content-security-policy"].to_str().unwrap());
+            assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+            assert_eq!(h["referrer-policy"], "same-origin", "{path}");
+            assert_eq!(h["cache-control"], "no-store", "{path}");
+            assert!(h.get("strict-transport-security").is_none(), "{path}");
+            // Every script of the page (the hydration script, the resources'
+            // data) carries the policy's nonce, and only that one.
+            let html = res.text().await.unwrap();
+            let scripts: Vec<&str> = html.split("<script").skip(1).collect();
+            assert!(!scripts.is_empty(), "{path}: no scripts");
+            for script in scripts {
+                let tag = &script[..script.find('>').unwrap()];
+                assert!(tag.contains(&format!("nonce=\"{nonce}\"")), "{path}: {tag}");
+            }
+            assert_eq!(
+                html.matches("nonce=\"").count(),
+                html.matches(&format!("nonce=\"{nonce}\"")).count(),
+                "{path}: another nonce"
+            );
+            nonces.push(nonce);
         }
-        let res = req.send().await.unwrap();
-        let h = res.headers();
-        assert_eq!(h["x-frame-options"], "DENY", "{path}");
-        assert!(
-            h["content-security-policy"]
-                .to_str()
-                .unwrap()
-                .contains("frame-ancestors 'none'"),
-            "{path}"
-        );
-        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
-        assert_eq!(h["referrer-policy"], "same-origin", "{path}");
-        assert_eq!(h["cache-control"], "no-store", "{path}");
-        assert!(h.get("strict-transport-security").is_none(), "{path}");
+        assert_ne!(nonces[0], nonces[1], "{path}: a nonce was used twice");
     }
+    // Answers that are not pages get the policy without a nonce.
+    let res = server
+        .http
+        .get(server.url("/admin/people"))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection());
+    assert_eq!(res.headers()["content-security-policy"], CSP);
     // Not on the SET endpoint's: they go to transmitters.
     let res = server
         .http

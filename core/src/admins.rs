@@ -5,6 +5,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use serde::{Deserialize, Serialize};
 
+use crate::client_address::ClientKey;
 use crate::error::{Cause, CoreError};
 use crate::ids;
 use crate::services::{Principal, Role, Services};
@@ -256,12 +257,237 @@ impl Drop for SignInAttempt {
 
 /// The answer while an email must wait: says how long, in whole minutes.
 fn too_many_failures(wait: std::time::Duration) -> CoreError {
-    let minutes = wait.as_secs().div_ceil(60).max(1);
-    let unit = if minutes == 1 { "minute" } else { "minutes" };
     CoreError::invalid(
         "email",
-        format!("Too many failed sign-ins for this email. Try again in {minutes} {unit}."),
+        format!(
+            "Too many failed sign-ins for this email. Try again in {}.",
+            whole_minutes(wait)
+        ),
     )
+}
+
+/// The answer while a client address must wait (the sign-in page shows it
+/// above the form; it names no field of it).
+fn too_many_from_address(wait: std::time::Duration) -> CoreError {
+    CoreError::invalid(
+        "clientAddress",
+        format!(
+            "Too many failed sign-ins from this IP address. Try again in {}.",
+            whole_minutes(wait)
+        ),
+    )
+}
+
+/// `1 minute`, `15 minutes`: a wait rounded up to whole minutes.
+fn whole_minutes(wait: std::time::Duration) -> String {
+    let minutes = wait.as_secs().div_ceil(60).max(1);
+    let unit = if minutes == 1 { "minute" } else { "minutes" };
+    format!("{minutes} {unit}")
+}
+
+/// Failed sign-ins allowed from one client (see [`ClientKey`]), whatever
+/// the emails, within [`ADDRESS_WINDOW`].
+pub const ADDRESS_FAILURES_ALLOWED: u32 = 20;
+/// Each failure from a client counts for about this long: the count drains
+/// by one every [`ADDRESS_WINDOW`] / [`ADDRESS_FAILURES_ALLOWED`] (45 s).
+pub const ADDRESS_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// How long a client waits once it has used up its allowance. Not shorter
+/// than the window, so that the count has drained when the lock lifts.
+pub const ADDRESS_LOCK: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// The time one failure adds to a client's count.
+const ADDRESS_FAILURE_WEIGHT: std::time::Duration =
+    std::time::Duration::from_secs(ADDRESS_WINDOW.as_secs() / ADDRESS_FAILURES_ALLOWED as u64);
+/// The most clients tracked at once (an entry takes under 80 bytes: a full
+/// table is a few MB). An attack from more addresses than this evicts the
+/// clients with the fewest recent failures, locked ones last: whoever
+/// controls that many addresses is not held back by a per-address limit
+/// anyway, and refusing every new address would lock every admin out.
+const ADDRESS_TRACKED: usize = 100_000;
+
+/// Slows password spraying (one client trying a common password against
+/// many emails, which the per-email [`SignInThrottle`] never sees twice):
+/// each client gets [`ADDRESS_FAILURES_ALLOWED`] failures, draining over
+/// [`ADDRESS_WINDOW`], then waits [`ADDRESS_LOCK`]; its attempts meanwhile
+/// are refused without checking anything. A success does not reset the
+/// count (an attacker who owns one account must not be able to), time
+/// does. Attempts still being checked count, as for emails. The caller
+/// passes the time in. Kept in this process's memory, like the emails'.
+pub(crate) struct AddressThrottle {
+    clients: std::sync::Mutex<std::collections::HashMap<ClientKey, ClientFailures>>,
+    capacity: usize,
+}
+
+impl Default for AddressThrottle {
+    fn default() -> Self {
+        AddressThrottle::with_capacity(ADDRESS_TRACKED)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ClientFailures {
+    /// When the failures counted so far will have drained away: the count
+    /// is the time left until then in [`ADDRESS_FAILURE_WEIGHT`]s, rounded up.
+    drained_at: std::time::Instant,
+    /// Refused until then, once the allowance was used up.
+    locked_until: Option<std::time::Instant>,
+    /// Attempts begun and not yet ended.
+    checking: u32,
+}
+
+impl ClientFailures {
+    fn new(now: std::time::Instant) -> Self {
+        ClientFailures {
+            drained_at: now,
+            locked_until: None,
+            checking: 0,
+        }
+    }
+
+    fn count(&self, now: std::time::Instant) -> u32 {
+        let left = self.drained_at.saturating_duration_since(now).as_nanos();
+        let count = left.div_ceil(ADDRESS_FAILURE_WEIGHT.as_nanos().max(1));
+        u32::try_from(count).unwrap_or(u32::MAX)
+    }
+
+    /// How long the client must still wait, if it is locked.
+    fn locked(&self, now: std::time::Instant) -> Option<std::time::Duration> {
+        self.locked_until
+            .filter(|until| *until > now)
+            .map(|until| until - now)
+    }
+
+    /// Whether this entry no longer holds anything back.
+    fn lapsed(&self, now: std::time::Instant) -> bool {
+        self.checking == 0 && self.locked(now).is_none() && self.drained_at <= now
+    }
+}
+
+/// One sign-in attempt from a client being checked; ended by
+/// [`ClientAttempt::failed`], [`ClientAttempt::succeeded`], or dropped.
+pub(crate) struct ClientAttempt {
+    throttle: std::sync::Arc<AddressThrottle>,
+    key: ClientKey,
+    begun: std::time::Instant,
+    ended: bool,
+}
+
+impl AddressThrottle {
+    fn with_capacity(capacity: usize) -> Self {
+        AddressThrottle {
+            clients: Default::default(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn clients(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<ClientKey, ClientFailures>> {
+        // The map stays consistent even if a holder panicked.
+        self.clients.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts an attempt from `key` at `now`, or says how long it must wait.
+    pub(crate) fn begin(
+        self: &std::sync::Arc<Self>,
+        key: ClientKey,
+        now: std::time::Instant,
+    ) -> Result<ClientAttempt, std::time::Duration> {
+        let mut clients = self.clients();
+        if !clients.contains_key(&key) && clients.len() >= self.capacity {
+            make_room(&mut clients, self.capacity, now);
+            if clients.len() >= self.capacity {
+                // Every entry has an attempt under way.
+                return Err(std::time::Duration::from_secs(60));
+            }
+        }
+        let f = clients.entry(key).or_insert(ClientFailures::new(now));
+        if let Some(wait) = f.locked(now) {
+            return Err(wait.max(std::time::Duration::from_secs(1)));
+        }
+        if f.locked_until.take().is_some() {
+            // The lock ran out: the client starts again.
+            f.drained_at = f.drained_at.min(now);
+        }
+        if f.count(now) + f.checking >= ADDRESS_FAILURES_ALLOWED {
+            // Attempts under way could use up the allowance.
+            return Err(ADDRESS_FAILURE_WEIGHT);
+        }
+        f.checking += 1;
+        Ok(ClientAttempt {
+            throttle: self.clone(),
+            key,
+            begun: now,
+            ended: false,
+        })
+    }
+}
+
+/// Forgets lapsed entries; if the table is still full, the clients with the
+/// fewest recent failures (locked ones last) down to nine tenths of it, so
+/// that a flood of new addresses sorts the table once per tenth, not per
+/// address. Attempts under way keep their entries.
+fn make_room(
+    clients: &mut std::collections::HashMap<ClientKey, ClientFailures>,
+    capacity: usize,
+    now: std::time::Instant,
+) {
+    clients.retain(|_, f| !f.lapsed(now));
+    let keep = capacity - capacity / 10;
+    let excess = clients.len().saturating_sub(keep.min(capacity - 1));
+    let mut candidates: Vec<(bool, std::time::Instant, ClientKey)> = clients
+        .iter()
+        .filter(|(_, f)| f.checking == 0)
+        .map(|(k, f)| (f.locked(now).is_some(), f.drained_at, *k))
+        .collect();
+    let evict = excess.min(candidates.len());
+    if evict == 0 {
+        return;
+    }
+    candidates.select_nth_unstable_by_key(evict - 1, |c| (c.0, c.1));
+    for (_, _, key) in &candidates[..evict] {
+        clients.remove(key);
+    }
+}
+
+impl ClientAttempt {
+    /// Counts a failure at `now`; true when it used up the allowance (the
+    /// client is locked from then).
+    fn failed(mut self, now: std::time::Instant) -> bool {
+        self.ended = true;
+        let mut clients = self.throttle.clients();
+        let f = clients.entry(self.key).or_insert(ClientFailures::new(now));
+        f.checking = f.checking.saturating_sub(1);
+        f.drained_at = f.drained_at.max(now) + ADDRESS_FAILURE_WEIGHT;
+        if f.locked(now).is_none() && f.count(now) >= ADDRESS_FAILURES_ALLOWED {
+            f.locked_until = Some(now + ADDRESS_LOCK);
+            return true;
+        }
+        false
+    }
+
+    /// The right password: the client's failures still count.
+    fn succeeded(mut self) {
+        self.ended = true;
+        self.release();
+    }
+
+    fn release(&self) {
+        let mut clients = self.throttle.clients();
+        if let Some(f) = clients.get_mut(&self.key) {
+            f.checking = f.checking.saturating_sub(1);
+            if f.checking == 0 && f.locked_until.is_none() && f.drained_at <= self.begun {
+                clients.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl Drop for ClientAttempt {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.release();
+        }
+    }
 }
 
 fn validate_new_admin(input: &NewAdmin) -> Vec<Cause> {
@@ -475,12 +701,25 @@ impl Services {
         Ok(())
     }
 
-    /// Checks an email and password; logs the attempt either way. After
-    /// too many failures for the email, refuses without checking (see
-    /// [`SignInThrottle`]); the failure that uses up the allowance also
-    /// logs `user.account.lock`.
-    pub async fn sign_in(&self, email: &str, password: &str) -> Result<Admin, CoreError> {
+    /// Checks an email and password typed at `client` (the address the
+    /// request came from); logs the attempt either way. After too many
+    /// failures for the email, or from the client's address, refuses without
+    /// checking (see [`SignInThrottle`] and [`AddressThrottle`]); the failure
+    /// that uses up an allowance also logs `user.account.lock` (the email's)
+    /// or `security.threat.detected` (the address's).
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        client: std::net::IpAddr,
+    ) -> Result<Admin, CoreError> {
         let email = email.trim().to_lowercase();
+        let client_key = ClientKey::of(client);
+        // The address first: a locked-out client learns nothing of any email.
+        let from_client = self
+            .address_throttle
+            .begin(client_key, std::time::Instant::now())
+            .map_err(too_many_from_address)?;
         let attempt = self
             .sign_in_throttle
             .begin(&email)
@@ -496,6 +735,7 @@ impl Services {
         let found = row.filter(|_| matches);
         let Some(row) = found else {
             let locked = attempt.failed();
+            let client_locked = from_client.failed(std::time::Instant::now());
             let actor = LogActor {
                 id: "unknown".into(),
                 actor_type: "User".into(),
@@ -508,7 +748,8 @@ impl Services {
                 "User login to Riskline",
                 actor.clone(),
             )
-            .with_outcome("FAILURE", Some("INVALID_CREDENTIALS".into()));
+            .with_outcome("FAILURE", Some("INVALID_CREDENTIALS".into()))
+            .with_debug("clientAddress", client.to_canonical().to_string());
             syslog::record(&self.db, &ev).await?;
             if locked {
                 tracing::warn!(
@@ -520,9 +761,17 @@ impl Services {
                     .with_debug("lockMinutes", SIGN_IN_LOCK.as_secs() / 60);
                 syslog::record(&self.db, &ev).await?;
             }
+            if client_locked {
+                tracing::warn!(
+                    "sign-ins from {client_key} refused for {} minutes after {ADDRESS_FAILURES_ALLOWED} failures",
+                    ADDRESS_LOCK.as_secs() / 60
+                );
+                syslog::record(&self.db, &address_lock_event(client_key)).await?;
+            }
             return Err(CoreError::InvalidCredentials);
         };
         attempt.succeeded();
+        from_client.succeeded();
         let now = now_ms();
         let mut tx = self.db.begin().await?;
         crate::with_tx!(&mut tx, |conn| sqlx::query(
@@ -545,7 +794,8 @@ impl Services {
                 display_name: Some(admin.display_name.clone()),
                 detail_entry: None,
             },
-        );
+        )
+        .with_debug("clientAddress", client.to_canonical().to_string());
         syslog::append(&mut tx, &ev).await?;
         tx.commit().await?;
         Ok(admin)
@@ -602,6 +852,31 @@ impl Services {
             .await?;
         Ok(Some((admin, generated)))
     }
+}
+
+/// The System Log event for a client address locked out of sign-in: the
+/// type Okta's ThreatInsight uses for many failed sign-ins from one IP
+/// address (`user.account.lock` is about one account, and none is locked).
+fn address_lock_event(client: ClientKey) -> LogEvent {
+    let actor = LogActor {
+        id: "unknown".into(),
+        actor_type: "User".into(),
+        alternate_id: None,
+        display_name: Some("Unknown".into()),
+        detail_entry: None,
+    };
+    let mut ev = LogEvent::new(
+        "security.threat.detected",
+        "Too many failed sign-ins from one IP address",
+        actor,
+    )
+    .with_outcome("DENY", Some("TOO_MANY_FAILURES_FROM_IP".into()))
+    .with_debug("clientAddress", client.to_string())
+    .with_debug("failuresAllowed", ADDRESS_FAILURES_ALLOWED)
+    .with_debug("windowMinutes", ADDRESS_WINDOW.as_secs() / 60)
+    .with_debug("lockMinutes", ADDRESS_LOCK.as_secs() / 60);
+    ev.severity = "WARN".into();
+    ev
 }
 
 pub fn admin_target(admin: &Admin) -> LogTarget {
@@ -702,6 +977,211 @@ mod tests {
             f.last = earlier;
         }
         assert!(!throttle.begin("a@example.com").unwrap().failed());
+    }
+
+    fn client(ip: &str) -> ClientKey {
+        ClientKey::of(ip.parse().unwrap())
+    }
+
+    /// `n` failures from `key`, each `apart` after the one before, from
+    /// `start`; whether the last one locked the client.
+    fn fail_times(
+        throttle: &std::sync::Arc<AddressThrottle>,
+        key: ClientKey,
+        n: u32,
+        start: std::time::Instant,
+        apart: std::time::Duration,
+    ) -> bool {
+        let mut locked = false;
+        for i in 0..n {
+            let at = start + apart * i;
+            assert!(!locked, "failure {i} after the lock");
+            locked = throttle.begin(key, at).unwrap().failed(at);
+        }
+        locked
+    }
+
+    #[test]
+    fn an_address_gets_twenty_failures_then_waits_whatever_the_emails() {
+        let throttle = std::sync::Arc::new(AddressThrottle::default());
+        let t0 = std::time::Instant::now();
+        let second = std::time::Duration::from_secs(1);
+        let spray = client("203.0.113.7");
+        assert!(!fail_times(
+            &throttle,
+            spray,
+            ADDRESS_FAILURES_ALLOWED - 1,
+            t0,
+            second
+        ));
+        // The twentieth failure uses the allowance up; the next attempt waits
+        // the whole lock, without being checked.
+        let t1 = t0 + second * ADDRESS_FAILURES_ALLOWED;
+        assert!(throttle.begin(spray, t1).unwrap().failed(t1));
+        let wait = throttle.begin(spray, t1 + second).err().unwrap();
+        assert_eq!(wait, ADDRESS_LOCK - second);
+        let CoreError::Validation(causes) = too_many_from_address(wait) else {
+            panic!("not a validation error")
+        };
+        assert_eq!(causes[0].field, "clientAddress");
+        assert_eq!(
+            causes[0].message,
+            "Too many failed sign-ins from this IP address. Try again in 15 minutes."
+        );
+        // Other addresses are not held back.
+        assert!(throttle.begin(client("203.0.113.8"), t1).is_ok());
+        // Just before the lock lifts, still refused; then a clean count.
+        assert!(throttle.begin(spray, t1 + ADDRESS_LOCK - second).is_err());
+        let t2 = t1 + ADDRESS_LOCK;
+        assert!(!fail_times(
+            &throttle,
+            spray,
+            ADDRESS_FAILURES_ALLOWED - 1,
+            t2,
+            second
+        ));
+        let t3 = t2 + second * ADDRESS_FAILURES_ALLOWED;
+        assert!(throttle.begin(spray, t3).unwrap().failed(t3));
+    }
+
+    #[test]
+    fn a_success_does_not_reset_an_address_but_time_drains_it() {
+        let throttle = std::sync::Arc::new(AddressThrottle::default());
+        let t0 = std::time::Instant::now();
+        let second = std::time::Duration::from_secs(1);
+        let spray = client("198.51.100.9");
+        fail_times(&throttle, spray, ADDRESS_FAILURES_ALLOWED - 1, t0, second);
+        // The attacker signs in to an account of their own: no fresh start.
+        let t1 = t0 + second * ADDRESS_FAILURES_ALLOWED;
+        throttle.begin(spray, t1).unwrap().succeeded();
+        assert!(throttle.begin(spray, t1).unwrap().failed(t1));
+        assert!(throttle.begin(spray, t1).is_err());
+
+        // One failure drains away every 45 s: 19 failures, then one more
+        // 45 s later leaves the count at 19, and a steady one every 45 s
+        // never locks.
+        let other = client("198.51.100.10");
+        fail_times(
+            &throttle,
+            other,
+            ADDRESS_FAILURES_ALLOWED - 1,
+            t0,
+            std::time::Duration::ZERO,
+        );
+        assert!(!fail_times(
+            &throttle,
+            other,
+            100,
+            t0 + ADDRESS_FAILURE_WEIGHT,
+            ADDRESS_FAILURE_WEIGHT
+        ));
+        // Two at once on top of that lock it.
+        let t2 = t0 + ADDRESS_FAILURE_WEIGHT * 101;
+        assert!(!throttle.begin(other, t2).unwrap().failed(t2));
+        assert!(throttle.begin(other, t2).unwrap().failed(t2));
+        // After a quiet window, an unlocked address has a clean count again.
+        let quiet = client("198.51.100.11");
+        fail_times(
+            &throttle,
+            quiet,
+            ADDRESS_FAILURES_ALLOWED - 1,
+            t0,
+            std::time::Duration::ZERO,
+        );
+        assert!(!fail_times(
+            &throttle,
+            quiet,
+            ADDRESS_FAILURES_ALLOWED - 1,
+            t0 + ADDRESS_WINDOW,
+            std::time::Duration::ZERO
+        ));
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        let throttle = std::sync::Arc::new(AddressThrottle::default());
+        let t0 = std::time::Instant::now();
+        for i in 0..ADDRESS_FAILURES_ALLOWED {
+            let key = client(&format!("2001:db8:7:8::{:x}", i + 1));
+            let locked = throttle.begin(key, t0).unwrap().failed(t0);
+            assert_eq!(locked, i + 1 == ADDRESS_FAILURES_ALLOWED);
+        }
+        assert!(throttle.begin(client("2001:db8:7:8:ffff::1"), t0).is_err());
+        assert!(throttle.begin(client("2001:db8:7:9::1"), t0).is_ok());
+    }
+
+    #[test]
+    fn attempts_under_way_from_an_address_count_and_abandoned_ones_leave_nothing() {
+        let throttle = std::sync::Arc::new(AddressThrottle::default());
+        let t0 = std::time::Instant::now();
+        let key = client("192.0.2.1");
+        let pending: Vec<_> = (0..ADDRESS_FAILURES_ALLOWED)
+            .map(|_| throttle.begin(key, t0).unwrap())
+            .collect();
+        assert_eq!(
+            throttle.begin(key, t0).err(),
+            Some(ADDRESS_FAILURE_WEIGHT),
+            "no twenty-first guess at once"
+        );
+        drop(pending);
+        assert!(throttle.clients().is_empty());
+        // Successes without failures leave nothing either.
+        throttle.begin(key, t0).unwrap().succeeded();
+        assert!(throttle.clients().is_empty());
+    }
+
+    #[test]
+    fn the_address_table_stays_bounded_and_forgets_the_least_failed_first() {
+        let throttle = std::sync::Arc::new(AddressThrottle::with_capacity(10));
+        let t0 = std::time::Instant::now();
+        let second = std::time::Duration::from_secs(1);
+        let locked = client("192.0.2.200");
+        assert!(fail_times(
+            &throttle,
+            locked,
+            ADDRESS_FAILURES_ALLOWED,
+            t0,
+            std::time::Duration::ZERO
+        ));
+        // Nine more clients, each with more failures than the one before.
+        for i in 1..10u32 {
+            fail_times(
+                &throttle,
+                client(&format!("192.0.2.{i}")),
+                i,
+                t0,
+                std::time::Duration::ZERO,
+            );
+        }
+        let under_way = throttle.begin(client("192.0.2.1"), t0).unwrap();
+        assert_eq!(throttle.clients().len(), 10);
+        // A new address makes room: down to nine tenths, dropping the
+        // fewest failures first, but not the one being checked, nor the lock.
+        let t1 = t0 + second;
+        let newcomer = throttle.begin(client("198.51.100.1"), t1).unwrap();
+        {
+            let clients = throttle.clients();
+            assert_eq!(clients.len(), 9 + 1);
+            assert!(clients.contains_key(&client("192.0.2.1")));
+            assert!(!clients.contains_key(&client("192.0.2.2")));
+            assert!(clients.contains_key(&client("192.0.2.3")));
+            assert!(clients.contains_key(&locked));
+        }
+        assert!(throttle.begin(locked, t1).is_err());
+        drop((under_way, newcomer));
+        // A flood of new addresses never grows the table past its bound.
+        for i in 0..1000u32 {
+            let key = ClientKey::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            throttle.begin(key, t1).unwrap().failed(t1);
+            assert!(throttle.clients().len() <= 10);
+        }
+        // Once their failures have drained, entries are simply forgotten.
+        let later = t1 + ADDRESS_LOCK + second;
+        throttle
+            .begin(client("203.0.113.99"), later)
+            .unwrap()
+            .failed(later);
+        assert!(throttle.clients().len() <= 2);
     }
 
     #[test]

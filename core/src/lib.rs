@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod admin_risk;
 pub mod admins;
+pub mod client_address;
 pub mod db;
 pub mod demo_seed;
 pub mod detection_feedback;

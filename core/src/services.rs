@@ -80,6 +80,8 @@ pub struct Settings {
     /// How old a cached JWKS may get before it is fetched again; a key the
     /// transmitter removed stops verifying within this time (plus a quarter).
     pub jwks_max_age: std::time::Duration,
+    /// Proxies whose `X-Forwarded-For` names the client (none: the TCP peer is the client).
+    pub trusted_proxies: crate::client_address::TrustedProxies,
 }
 
 impl Settings {
@@ -89,6 +91,7 @@ impl Settings {
             base_url: base_url.into(),
             allow_private_urls,
             jwks_max_age: std::time::Duration::from_secs(240),
+            trusted_proxies: Default::default(),
         }
     }
 }
@@ -105,6 +108,8 @@ pub struct Services {
     pub(crate) signing_keys: crate::signing::KeyPairCache,
     /// Failed console sign-ins per email, in this process.
     pub(crate) sign_in_throttle: Arc<crate::admins::SignInThrottle>,
+    /// Failed console sign-ins per client address, in this process.
+    pub(crate) address_throttle: Arc<crate::admins::AddressThrottle>,
 }
 
 impl Services {
@@ -138,6 +143,7 @@ impl Services {
             metrics,
             signing_keys: Default::default(),
             sign_in_throttle: Default::default(),
+            address_throttle: Default::default(),
         })
     }
 }

@@ -66,6 +66,7 @@ async fn run(engine: &str, database_url: String, plan: &SeedPlan) -> Vec<Row> {
         allow_private_urls: true,
         site_root: PathBuf::from("target/site"),
         jwks_max_age_secs: 240,
+        trusted_proxies: Default::default(),
         command: None,
     };
     let started = Instant::now();

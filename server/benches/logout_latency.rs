@@ -46,6 +46,7 @@ async fn main() {
         allow_private_urls: true,
         site_root: PathBuf::from("target/site"),
         jwks_max_age_secs: 240,
+        trusted_proxies: Default::default(),
         command: None,
     };
     let server = riskline::start(config).await.unwrap();

@@ -2,6 +2,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
+use riskline_core::client_address::TrustedProxies;
 
 /// Riskline: a Shared Signals receiver and entity-risk console.
 #[derive(Clone, Debug, Parser)]
@@ -49,6 +50,14 @@ pub struct Config {
     /// (a key removed by the transmitter stops verifying within about this long).
     #[arg(long, env = "RISKLINE_JWKS_MAX_AGE_SECS", default_value_t = 240)]
     pub jwks_max_age_secs: u64,
+
+    /// Load balancers or reverse proxies in front of Riskline, as addresses or
+    /// networks separated by commas (`10.0.0.0/8,192.168.1.5`). A request from
+    /// one of them is counted, for the sign-in limit per client address, as
+    /// coming from the nearest address in `X-Forwarded-For` that none of them
+    /// is; without this the header is never believed.
+    #[arg(long, env = "RISKLINE_TRUSTED_PROXIES", default_value = "", value_parser = TrustedProxies::parse, hide_default_value = true)]
+    pub trusted_proxies: TrustedProxies,
 
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -119,6 +119,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         db,
         Settings {
             jwks_max_age: std::time::Duration::from_secs(config.jwks_max_age_secs.max(1)),
+            trusted_proxies: config.trusted_proxies.clone(),
             ..Settings::new(base_url.clone(), config.allow_private_urls)
         },
     )?;
@@ -225,7 +226,11 @@ impl Server {
         let sweeper = console::spawn_session_sweeper(services.db.clone());
         let worker = services.start_workers();
         let stopping = self.shutdown;
-        let result = axum::serve(self.listener, self.router)
+        // The peer's address is the client's for the sign-in limit per address.
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(self.listener, service)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 let _ = stopping.send(true);

@@ -7,6 +7,9 @@ use common::{Engine, TestServer};
 use riskline_core::admins::NewAdmin;
 use riskline_core::{CoreError, Role};
 
+/// Where these sign-ins come from.
+const LOCAL: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
 async fn roles_and_admin_rules(engine: Engine) {
     let server = TestServer::start(engine).await;
     let s = &server.services;
@@ -61,7 +64,7 @@ async fn roles_and_admin_rules(engine: Engine) {
 
     // A read-only admin changes nothing.
     let ro_p = s
-        .sign_in("ANALYST@example.com", "a long enough password")
+        .sign_in("ANALYST@example.com", "a long enough password", LOCAL)
         .await
         .unwrap();
     let ro_principal = s.console_principal(&ro_p.id).await.unwrap().unwrap();
@@ -88,13 +91,14 @@ async fn roles_and_admin_rules(engine: Engine) {
     // Disabled admins cannot sign in; wrong passwords are logged as failures.
     s.set_admin_enabled(&root, &ro.id, false).await.unwrap();
     assert!(matches!(
-        s.sign_in("analyst@example.com", "a long enough password")
+        s.sign_in("analyst@example.com", "a long enough password", LOCAL)
             .await,
         Err(CoreError::InvalidCredentials)
     ));
     assert!(s.console_principal(&ro.id).await.unwrap().is_none());
     assert!(matches!(
-        s.sign_in(common::ADMIN_EMAIL, "wrong password").await,
+        s.sign_in(common::ADMIN_EMAIL, "wrong password", LOCAL)
+            .await,
         Err(CoreError::InvalidCredentials)
     ));
     let starts = server.log("user.session.start").await;
@@ -115,7 +119,10 @@ async fn bootstrap_generates_a_password_once(engine: Engine) {
     let (admin, password) = services.bootstrap_admin(None, None).await.unwrap().unwrap();
     let password = password.expect("a generated password");
     assert!(password.len() >= 16);
-    services.sign_in(&admin.email, &password).await.unwrap();
+    services
+        .sign_in(&admin.email, &password, LOCAL)
+        .await
+        .unwrap();
     // A second start changes nothing.
     assert!(services
         .bootstrap_admin(Some("other@example.com"), Some("another long password"))

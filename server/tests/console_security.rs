@@ -899,6 +899,165 @@ async fn sign_in_is_throttled_per_email(engine: Engine) {
     assert_eq!(failures, 5 + 5 + 4 + 4);
 }
 
+/// A sign-in called as the wasm does, from 127.0.0.1, with this
+/// `X-Forwarded-For` if any; the status and JSON answer.
+async fn sign_in_from(
+    server: &TestServer,
+    email: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> (u16, Value) {
+    let mut req = server
+        .http
+        .post(server.url(sign_in_path()))
+        .header("Accept", "application/json")
+        .form(&[("email", email), ("password", password)]);
+    if let Some(forwarded_for) = forwarded_for {
+        req = req.header("X-Forwarded-For", forwarded_for);
+    }
+    let res = req.send().await.unwrap();
+    (res.status().as_u16(), res.json::<Value>().await.unwrap())
+}
+
+/// The answer while a client address must wait.
+fn address_locked_answer() -> Value {
+    json!({"Invalid": [{"field": "clientAddress", "message": "Too many failed sign-ins from this IP address. Try again in 15 minutes."}]})
+}
+
+/// The `security.threat.detected` events: the client addresses they name.
+async fn locked_addresses(server: &TestServer) -> Vec<String> {
+    let events = server.log("security.threat.detected").await;
+    for e in &events {
+        assert_eq!(e.outcome.result, "DENY");
+        assert_eq!(e.severity, "WARN");
+        assert_eq!(e.debug_context.debug_data["lockMinutes"], 15);
+        assert_eq!(e.debug_context.debug_data["failuresAllowed"], 20);
+    }
+    events
+        .iter()
+        .map(|e| {
+            e.debug_context.debug_data["clientAddress"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+/// Password spraying: one client trying a password against many emails,
+/// none of them five times, is refused after 20 failures from its address,
+/// before any password is checked, even the right one; a success on the way
+/// does not reset the count. The lock is logged once, naming the address.
+async fn sign_in_is_limited_per_client_address(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    for n in 0..19 {
+        let email = format!("user{n}@example.com");
+        let answer = sign_in_from(&server, &email, "Winter2024!", None).await;
+        assert_eq!(answer, (401, json!("BadCredentials")), "#{n}");
+    }
+    // The attacker's own account, or an admin at the same address: signs
+    // in, and the count stands.
+    let (status, _) = sign_in_from(&server, ADMIN_EMAIL, common::ADMIN_PASSWORD, None).await;
+    assert_eq!(status, 200);
+    let answer = sign_in_from(&server, "user19@example.com", "Winter2024!", None).await;
+    assert_eq!(answer, (401, json!("BadCredentials")));
+    // The twenty-first attempt waits, whatever the email and password.
+    for (email, password) in [
+        ("user20@example.com", "Winter2024!"),
+        (ADMIN_EMAIL, common::ADMIN_PASSWORD),
+    ] {
+        let answer = sign_in_from(&server, email, password, None).await;
+        assert_eq!(answer, (400, address_locked_answer()), "{email}");
+    }
+    // Without the wasm, the sign-in page shows the message.
+    let res = server
+        .http
+        .post(server.url(sign_in_path()))
+        .header("Accept", "text/html")
+        .header("Referer", server.url("/login"))
+        .form(&[("email", ADMIN_EMAIL), ("password", common::ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(session_cookie(&res).is_none());
+    let back = res.headers()["location"].to_str().unwrap().to_string();
+    let html = server.html(&back).await;
+    assert!(
+        html.contains("Too many failed sign-ins from this IP address. Try again in 15 minutes."),
+        "the message is on the page"
+    );
+
+    assert_eq!(locked_addresses(&server).await, ["127.0.0.1"]);
+    // Each failure checked is logged with the address; refused attempts are not.
+    let failures: Vec<_> = server
+        .log("user.session.start")
+        .await
+        .into_iter()
+        .filter(|e| e.outcome.result == "FAILURE")
+        .collect();
+    assert_eq!(failures.len(), 20);
+    assert!(failures
+        .iter()
+        .all(|e| e.debug_context.debug_data["clientAddress"] == "127.0.0.1"));
+    // No email had five failures: no account was locked.
+    assert!(server.log("user.account.lock").await.is_empty());
+}
+
+/// `X-Forwarded-For` is whatever a client says: without trusted proxies it
+/// is ignored (a new address in it each time changes nothing). With the
+/// test client's address trusted as a proxy, the nearest address it names
+/// is the client: only that client waits, and the addresses written before
+/// it (the client's own say) are not believed.
+async fn forwarded_for_counts_only_from_a_trusted_proxy(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    for n in 0..20 {
+        let email = format!("user{n}@example.com");
+        let forwarded = format!("203.0.113.{n}");
+        let answer = sign_in_from(&server, &email, "Winter2024!", Some(&forwarded)).await;
+        assert_eq!(answer, (401, json!("BadCredentials")), "#{n}");
+    }
+    let answer = sign_in_from(&server, ADMIN_EMAIL, "x", Some("203.0.113.99")).await;
+    assert_eq!(answer, (400, address_locked_answer()));
+    assert_eq!(locked_addresses(&server).await, ["127.0.0.1"]);
+    drop(server);
+
+    let server = TestServer::start_with(
+        engine,
+        common::Options {
+            trusted_proxies: riskline_core::client_address::TrustedProxies::parse("127.0.0.0/8")
+                .unwrap(),
+            ..common::Options::default()
+        },
+    )
+    .await;
+    for n in 0..20 {
+        let email = format!("user{n}@example.com");
+        // A different address each time on the left, as the sprayer writes it.
+        let forwarded = format!("192.0.2.{n}, 198.51.100.7");
+        let answer = sign_in_from(&server, &email, "Winter2024!", Some(&forwarded)).await;
+        assert_eq!(answer, (401, json!("BadCredentials")), "#{n}");
+    }
+    let answer = sign_in_from(&server, ADMIN_EMAIL, "x", Some("192.0.2.200, 198.51.100.7")).await;
+    assert_eq!(answer, (400, address_locked_answer()));
+    // Another client behind the proxy, and the proxy itself, are not held back.
+    let (status, _) = sign_in_from(
+        &server,
+        ADMIN_EMAIL,
+        common::ADMIN_PASSWORD,
+        Some("198.51.100.8"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = sign_in_from(&server, ADMIN_EMAIL, common::ADMIN_PASSWORD, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(locked_addresses(&server).await, ["198.51.100.7"]);
+    let failures = server.log("user.session.start").await;
+    assert!(failures
+        .iter()
+        .filter(|e| e.outcome.result == "FAILURE")
+        .all(|e| e.debug_context.debug_data["clientAddress"] == "198.51.100.7"));
+}
+
 /// Disabling an admin ends their sessions, and enabling them again does
 /// not bring a session back; removing an admin deletes their sessions. The
 /// admin who did it stays signed in.
@@ -1040,6 +1199,8 @@ crate::on_both_engines!(
     posts_from_other_origins_are_refused,
     pages_carry_security_headers,
     sign_in_is_throttled_per_email,
+    sign_in_is_limited_per_client_address,
+    forwarded_for_counts_only_from_a_trusted_proxy,
     disabled_and_removed_admins_lose_their_sessions,
     ended_sessions_stay_ended_and_never_outlive_sign_in,
     a_revoked_bootstrap_token_does_not_come_back,

@@ -87,6 +87,29 @@ pub mod ctx {
             .map_err(|e| AppError::Server(format!("no session: {e}")))
     }
 
+    /// The address the request came from: the TCP peer, or, when that is a
+    /// trusted proxy, the client it names in `X-Forwarded-For` (see
+    /// `riskline_core::client_address`).
+    pub async fn client_address() -> Result<std::net::IpAddr, AppError> {
+        let axum::extract::ConnectInfo(peer) =
+            leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .await
+                .map_err(|e| AppError::Server(format!("no client address: {e}")))?;
+        let headers = leptos_axum::extract::<http::HeaderMap>()
+            .await
+            .map_err(|e| AppError::Server(format!("no request headers: {e}")))?;
+        // Read lossily: a client's bytes must not hide the entries proxies appended.
+        let forwarded: Vec<String> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        Ok(services()?
+            .settings
+            .trusted_proxies
+            .client_address(peer.ip(), forwarded.iter().map(String::as_str)))
+    }
+
     /// A role from a form's `role` field.
     pub fn role_field(role: &str) -> Result<riskline_core::Role, AppError> {
         riskline_core::Role::parse(role).ok_or_else(|| {

@@ -8,10 +8,11 @@ pub async fn sign_in(
     password: String,
     #[server(default)] next: String,
 ) -> Result<(), AppError> {
-    use super::ctx::{services, session};
+    use super::ctx::{client_address, services, session};
     // A failed sign-in keeps nothing, not even the email typed: it would
     // take a session, and anyone could fill the sessions table with them.
-    let admin = services()?.sign_in(&email, &password).await?;
+    let client = client_address().await?;
+    let admin = services()?.sign_in(&email, &password, client).await?;
     let session = session().await?;
     // A new id at sign-in defeats session fixation.
     session

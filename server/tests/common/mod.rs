@@ -124,6 +124,8 @@ pub struct TestServer {
 pub struct Options {
     pub allow_private_urls: bool,
     pub jwks_max_age_secs: u64,
+    /// `RISKLINE_TRUSTED_PROXIES` (none by default).
+    pub trusted_proxies: riskline_core::client_address::TrustedProxies,
 }
 
 impl Default for Options {
@@ -131,6 +133,7 @@ impl Default for Options {
         Options {
             allow_private_urls: true,
             jwks_max_age_secs: 240,
+            trusted_proxies: Default::default(),
         }
     }
 }
@@ -164,6 +167,7 @@ impl TestServer {
             allow_private_urls: options.allow_private_urls,
             site_root: PathBuf::from("target/site"),
             jwks_max_age_secs: options.jwks_max_age_secs,
+            trusted_proxies: options.trusted_proxies,
             command: None,
         };
         let server = riskline::start(config).await.expect("riskline starts");

@@ -227,6 +227,8 @@ impl Server {
         let worker = services.start_workers();
         let stopping = self.shutdown;
         // The peer's address is the client's for the sign-in limit per address.
+        // Also, a bare `Router` given to `serve` is rebuilt (`with_state`) for
+        // every connection, a copy of every route's layers each; this shares one.
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();

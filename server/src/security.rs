@@ -118,9 +118,9 @@ fn is_static_file(path: &str) -> bool {
 /// ([`add_headers`]); a request for anything but a static file gets a fresh
 /// nonce in its extensions, which its page renders with
 /// ([`provide_request_nonce`]) and its policy names. One layer does all
-/// this: each further layer on the console's router cost the ingest
-/// benchmark about 10 MB of peak memory (measured, not understood), though
-/// no SET passes through it.
+/// this (a further layer once cost about 10 MB of peak memory in the ingest
+/// benchmark, when axum still copied the router for every connection; see
+/// `Server::run`).
 pub async fn console_guard(
     State(state): State<AppState>,
     mut request: Request,

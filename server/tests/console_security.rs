@@ -838,18 +838,7 @@ async fn sign_in_is_throttled_per_email(engine: Engine) {
     let (status, body) = attempt("Admin@Example.com", common::ADMIN_PASSWORD).await;
     assert_eq!((status, &body), (400, &locked_answer));
     // Without the wasm, the sign-in page shows the message.
-    let res = server
-        .http
-        .post(server.url(sign_in_path()))
-        .header("Accept", "text/html")
-        .header("Referer", server.url("/login"))
-        .form(&[("email", ADMIN_EMAIL), ("password", common::ADMIN_PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert!(session_cookie(&res).is_none());
-    let back = res.headers()["location"].to_str().unwrap().to_string();
-    let html = server.html(&back).await;
+    let html = plain_sign_in_refused(&server).await;
     assert!(
         html.contains("Too many failed sign-ins for this email. Try again in 15 minutes."),
         "the message is on the page"
@@ -897,6 +886,23 @@ async fn sign_in_is_throttled_per_email(engine: Engine) {
         .filter(|e| e.outcome.result == "FAILURE")
         .count();
     assert_eq!(failures, 5 + 5 + 4 + 4);
+}
+
+/// The admin's right password posted as a plain HTML form (no wasm): it must
+/// be refused; the page it is sent back to.
+async fn plain_sign_in_refused(server: &TestServer) -> String {
+    let res = server
+        .http
+        .post(server.url(sign_in_path()))
+        .header("Accept", "text/html")
+        .header("Referer", server.url("/login"))
+        .form(&[("email", ADMIN_EMAIL), ("password", common::ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(session_cookie(&res).is_none());
+    let back = res.headers()["location"].to_str().unwrap().to_string();
+    server.html(&back).await
 }
 
 /// A sign-in called as the wasm does, from 127.0.0.1, with this
@@ -970,18 +976,7 @@ async fn sign_in_is_limited_per_client_address(engine: Engine) {
         assert_eq!(answer, (400, address_locked_answer()), "{email}");
     }
     // Without the wasm, the sign-in page shows the message.
-    let res = server
-        .http
-        .post(server.url(sign_in_path()))
-        .header("Accept", "text/html")
-        .header("Referer", server.url("/login"))
-        .form(&[("email", ADMIN_EMAIL), ("password", common::ADMIN_PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert!(session_cookie(&res).is_none());
-    let back = res.headers()["location"].to_str().unwrap().to_string();
-    let html = server.html(&back).await;
+    let html = plain_sign_in_refused(&server).await;
     assert!(
         html.contains("Too many failed sign-ins from this IP address. Try again in 15 minutes."),
         "the message is on the page"

@@ -836,8 +836,8 @@ async fn workflows_named_by_rules_keep_their_ids(engine: Engine) {
 }
 
 /// H4 and L4: top-level typos are refused (not read as "match everyone" or
-/// "log only"), `conditions` and `actions` are required, a reference error
-/// names its field once, and `priority: 2.0` is an integer.
+/// "log only"), `conditions` is required, a reference error names its field
+/// once, and `priority: 2.0` is an integer.
 async fn rule_body_mistakes_are_refused(engine: Engine) {
     let s = TestServer::start(engine).await;
     let terminate = json!({"entityRisk": {"actions": [{"action": "TERMINATE_ALL_SESSIONS"}]}});
@@ -852,7 +852,7 @@ async fn rule_body_mistakes_are_refused(engine: Engine) {
     let singular = json!({"name": "singular", "conditions": {"entityRisk": {"level": "HIGH"}}, "action": terminate});
     let (status, e) = s.api(Method::POST, RULES, Some(singular)).await;
     assert_invalid(status, &e, "action");
-    assert_invalid(status, &e, "actions");
+    assert!(e.to_string().contains("Did you mean actions?"), "{e}");
     assert_eq!(order(&s).await, names(&[("Catch-all rule", 99)]));
 
     // On PUT too; a GET body still goes back as it came.
@@ -881,6 +881,54 @@ async fn rule_body_mistakes_are_refused(engine: Engine) {
     let (status, r) = s.api(Method::POST, RULES, Some(float)).await;
     assert_eq!(status, StatusCode::OK, "{r}");
     assert_eq!(r["priority"], 1);
+}
+
+/// Okta's Python SDK drops empty lists and objects from every body it sends,
+/// so a log-only rule (`{"entityRisk": {"actions": []}}`) reaches us with no
+/// `actions` at all, and so do empty `people` arrays: that is log only, on
+/// POST and on PUT (found by end2end/okta_sdk). A misspelt `action` is still
+/// refused.
+async fn rules_as_the_python_sdk_sends_them(engine: Engine) {
+    let s = TestServer::start(engine).await;
+    let stripped = json!({"name": "Log only", "type": "ENTITY_RISK", "system": false,
+        "conditions": {"entityRisk": {"level": "MEDIUM"}}});
+    let (status, r) = s.api(Method::POST, RULES, Some(stripped)).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["actions"], json!({"entityRisk": {"actions": []}}));
+    assert_eq!(r["status"], "ACTIVE");
+    assert_eq!(r["conditions"]["entityRisk"]["level"], "MEDIUM");
+    assert_eq!(
+        r["conditions"]["people"],
+        json!({"groups": {"include": [], "exclude": []}, "users": {"include": [], "exclude": []}})
+    );
+
+    // A rule that logs out, replaced by the SDK with its action list emptied.
+    let id = create(&s, "Logs out", None).await;
+    let rule = format!("{RULES}/{id}");
+    let (_, mut got) = s.api(Method::GET, &rule, None).await;
+    assert_eq!(
+        got["actions"]["entityRisk"]["actions"][0]["action"],
+        "TERMINATE_ALL_SESSIONS"
+    );
+    got.as_object_mut().unwrap().remove("actions");
+    let (status, put) = s.api(Method::PUT, &rule, Some(got)).await;
+    assert_eq!(status, StatusCode::OK, "{put}");
+    assert_eq!(put["actions"], json!({"entityRisk": {"actions": []}}));
+    let (_, read) = s.api(Method::GET, &rule, None).await;
+    assert_eq!(read["actions"], json!({"entityRisk": {"actions": []}}));
+    let mut tx = s.services.db.begin().await.unwrap();
+    let rules = load_rules(&mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+    let stored = rules.iter().find(|r| r.id == id).unwrap();
+    assert_eq!(stored.action, RuleAction::None);
+
+    let singular = json!({"name": "typo", "conditions": {"entityRisk": {"level": "HIGH"}},
+        "action": {"entityRisk": {"actions": [{"action": "TERMINATE_ALL_SESSIONS"}]}}});
+    let (status, e) = s.api(Method::POST, RULES, Some(singular)).await;
+    assert_invalid(status, &e, "action");
+    let no_conditions = json!({"name": "everyone"});
+    let (status, e) = s.api(Method::POST, RULES, Some(no_conditions)).await;
+    assert_invalid(status, &e, "conditions");
 }
 
 /// M5: Okta's SDKs and Terraform drop `universalLogout` on a GET→PUT; the
@@ -1185,6 +1233,7 @@ crate::on_both_engines!(
     receiver_functions,
     workflows_named_by_rules_keep_their_ids,
     rule_body_mistakes_are_refused,
+    rules_as_the_python_sdk_sends_them,
     round_trip_without_universal_logout_keeps_apps,
     a_pending_logout_is_not_started_again,
     catch_all_action_from_the_console,

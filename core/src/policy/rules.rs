@@ -436,8 +436,11 @@ fn parse_action(value: &Value, prefix: &str, causes: &mut Vec<Cause>) -> Option<
 /// `lastUpdated`, `_links`) are ignored, so a GET body can be sent back;
 /// any other unknown member is refused, so that a typo (`condition`,
 /// `action`) is not read as "no conditions" or "no action". A custom rule
-/// (`system` false) must carry `conditions` (with `entityRisk.level`) and
-/// `actions`: without them it would match every user, or silently do nothing.
+/// (`system` false) must carry `conditions` (with `entityRisk.level`):
+/// without them it would match every user. `actions` left out means no
+/// further action, as `[]` does: Okta's Python SDK drops empty lists and
+/// objects from every body it sends, so it cannot send `{"entityRisk":
+/// {"actions": []}}`, and Okta's schema does not require `actions`.
 pub fn parse_rule_body(body: &Value, system: bool) -> Result<RuleInput, Vec<Cause>> {
     let Some(obj) = body.as_object() else {
         return Err(vec![Cause::new(
@@ -514,12 +517,6 @@ pub fn parse_rule_body(body: &Value, system: bool) -> Result<RuleInput, Vec<Caus
         causes.append(&mut c);
         None
     });
-    if !system && absent(obj.get("actions")) {
-        causes.push(Cause::new(
-            "actions",
-            "actions is required: {\"entityRisk\": {\"actions\": [...]}}, with [] for no further action (log only).",
-        ));
-    }
     let (action, universal_logout_sent) =
         parse_actions_sent(obj.get("actions")).unwrap_or_else(|mut c| {
             causes.append(&mut c);
@@ -743,9 +740,22 @@ mod tests {
     }
 
     #[test]
+    fn absent_actions_mean_log_only() {
+        // What Okta's Python SDK sends for a log-only rule: it drops `[]` and `{}`.
+        let body = json!({"name": "R", "conditions": {"entityRisk": {"level": "LOW"}}});
+        let rule = parse_rule_body(&body, false).expect("a rule without actions");
+        assert_eq!(rule.action, RuleAction::None);
+        let body = json!({"name": "R", "conditions": level_any(), "actions": {"entityRisk": {}}});
+        assert_eq!(
+            parse_rule_body(&body, false).unwrap().action,
+            RuleAction::None
+        );
+    }
+
+    #[test]
     fn every_error_names_its_field() {
         assert_eq!(fields(json!([])), [""]);
-        assert_eq!(fields(json!({})), ["name", "conditions", "actions"]);
+        assert_eq!(fields(json!({})), ["name", "conditions"]);
         let named = |name: Value| with_name(name, level_any(), log_only());
         assert_eq!(fields(named(json!(" "))), ["name"]);
         assert_eq!(fields(named(json!(5))), ["name"]);
@@ -953,7 +963,8 @@ mod tests {
         assert_eq!(fields(null), ["conditions"]);
         let singular = json!({"name": "R", "conditions": level_any(),
             "action": {"entityRisk": {"actions": [{"action": "TERMINATE_ALL_SESSIONS"}]}}});
-        assert_eq!(fields(singular), ["action", "actions"]);
+        // Refused for the unknown member; `actions` itself may be left out.
+        assert_eq!(fields(singular), ["action"]);
         assert_eq!(
             fields(
                 json!({"name": "R", "conditions": level_any(), "actions": log_only(), "description": "x"})

@@ -86,6 +86,33 @@ ensure_end2end_deps() {
   (cd "$REPO_ROOT/end2end" && npm ci --no-audit --no-fund)
 }
 
+# ensure_okta_sdk: a Python venv with Okta's Python SDK at the versions pinned in
+# end2end/okta_sdk/requirements.txt, under $TARGET_DIR/okta-sdk-venv. pip runs only
+# when that file (or the Python it was made with) changed since the last install.
+OKTA_SDK_VENV="$TARGET_DIR/okta-sdk-venv"
+
+ensure_okta_sdk() {
+  local req="$REPO_ROOT/end2end/okta_sdk/requirements.txt" stamp want
+  stamp="$OKTA_SDK_VENV/.requirements.sha256"
+  command -v python3 >/dev/null 2>&1 || die "python3 is not on PATH"
+  if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    command -v apt-get >/dev/null 2>&1 || die "python3's venv module is missing and apt-get is not available"
+    header "Installing Debian packages: python3-venv"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update
+    apt-get install -y python3-venv
+  fi
+  want="$( (sha256sum "$req" && python3 -c 'import sys; print(sys.version)') | sha256sum | cut -d' ' -f1)"
+  if [ -x "$OKTA_SDK_VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return 0
+  fi
+  header "Installing Okta's Python SDK into $OKTA_SDK_VENV"
+  rm -rf "$OKTA_SDK_VENV"
+  python3 -m venv "$OKTA_SDK_VENV"
+  "$OKTA_SDK_VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$req"
+  echo "$want" >"$stamp"
+}
+
 # build_site <debug|release>: server binary + hydrate wasm + static files into $SITE_DIR.
 build_site() {
   local profile="${1:-debug}" server_flags=() wasm_flags=() wasm_dir

@@ -79,7 +79,11 @@ pub fn format_count(n: i64) -> String {
 /// `3 detections`, `1 detection`.
 fn counted(n: i64, unit: &str) -> String {
     let unit = if n == 1 {
-        unit.strip_suffix('s').unwrap_or(unit)
+        // "matches" is "match", "detections" "detection".
+        unit.strip_suffix("ches")
+            .map(|stem| &unit[..stem.len() + 2])
+            .or_else(|| unit.strip_suffix('s'))
+            .unwrap_or(unit)
     } else {
         unit
     };
@@ -426,6 +430,7 @@ pub fn BarChart(
     let desc_id = format!("{id}-desc");
     let labelled_by = format!("{title_id} {desc_id}");
     let max = bars.iter().map(|b| b.count).max().unwrap_or(0);
+    let has_links = bars.iter().any(|b| b.href.is_some());
     let (top, step) = nice_axis(max);
     let plot_w = BW - B_LABEL - B_RIGHT;
     let rows_h = B_ROW * bars.len().max(1) as f64;
@@ -477,9 +482,12 @@ pub fn BarChart(
                     y=format!("{:.1}", y + B_ROW * 0.18)
                     width=format!("{:.1}", (end - B_LABEL).max(if b.count > 0 { 2.0 } else { 0.0 }))
                     height=format!("{:.1}", B_ROW * 0.64)
-                >
-                    <title>{tip.clone()}</title>
-                </rect>
+                />
+            };
+            // The tooltip is the row's and the count stays outside the link,
+            // so that the link's text is its visible label, which begins its
+            // name ("High: 3 users").
+            let value = view! {
                 <text class="chart-value" x=format!("{:.1}", end + 6.0) y=mid dominant-baseline="middle">
                     {format_count(b.count)}
                 </text>
@@ -487,13 +495,22 @@ pub fn BarChart(
             match &b.href {
                 Some(href) => view! {
                     <g class="chart-bar">
+                        <title>{tip.clone()}</title>
                         <a href=href.clone() aria-label=tip>
                             {body}
                         </a>
+                        {value}
                     </g>
                 }
                 .into_any(),
-                None => view! { <g class="chart-bar">{body}</g> }.into_any(),
+                None => view! {
+                    <g class="chart-bar">
+                        <title>{tip}</title>
+                        {body}
+                        {value}
+                    </g>
+                }
+                .into_any(),
             }
         })
         .collect_view();
@@ -523,9 +540,11 @@ pub fn BarChart(
             <figcaption class=if hide_title { "visually-hidden" } else { "" }>
                 <span class="chart-title">{title.clone()}</span>
             </figcaption>
+            // An image, unless its bars are links: an image's content is
+            // hidden from screen readers, so links need a group.
             <svg
                 viewBox=format!("0 0 {BW} {height:.0}")
-                role="img"
+                role=if has_links { "group" } else { "img" }
                 aria-labelledby=labelled_by
                 preserveAspectRatio="xMidYMid meet"
             >
@@ -581,6 +600,8 @@ mod tests {
         assert_eq!(format_count(-1000), "-1,000");
         assert_eq!(counted(1, "detections"), "1 detection");
         assert_eq!(counted(2, "detections"), "2 detections");
+        assert_eq!(counted(1, "matches"), "1 match");
+        assert_eq!(counted(2, "matches"), "2 matches");
         assert_eq!(shorten("abcdef", 4), "abc…");
     }
 }

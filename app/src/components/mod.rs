@@ -123,6 +123,20 @@ pub fn FieldError(
     }
 }
 
+/// The `aria-invalid` of a form field: `"true"` while `error` names `field`
+/// (whose [`FieldError`] the field's `aria-describedby` points at), absent
+/// otherwise.
+pub fn invalid(
+    error: Signal<Option<AppError>>,
+    field: &'static str,
+) -> impl Fn() -> Option<&'static str> + Copy + Send + Sync + 'static {
+    move || {
+        error
+            .with(|e| e.as_ref().and_then(|e| e.for_field(field)).is_some())
+            .then_some("true")
+    }
+}
+
 /// Errors not tied to a shown field: a banner at the top of a form.
 #[component]
 pub fn FormErrors(

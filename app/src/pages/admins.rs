@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::{
-    can_write, clear_on_success, FieldError, FormErrors, LoadError, Loading, MeResource,
+    can_write, clear_on_success, invalid, FieldError, FormErrors, LoadError, Loading, MeResource,
     OptionalTime, RoleSelect, StatusBadge, Time,
 };
 use crate::server::add_admin::AddAdmin;
@@ -57,12 +57,25 @@ pub fn AdminsPage() -> impl IntoView {
                                     />
                                     <div class="field">
                                         <label for="admin-email">"Email"</label>
-                                        <input id="admin-email" name="email" type="email" required />
+                                        <input
+                                            id="admin-email"
+                                            name="email"
+                                            type="email"
+                                            required
+                                            aria-invalid=invalid(add_error, "email")
+                                            aria-describedby="admin-email-error"
+                                        />
                                         <FieldError error=add_error field="email" id="admin-email-error" />
                                     </div>
                                     <div class="field">
                                         <label for="admin-name">"Display name"</label>
-                                        <input id="admin-name" name="display_name" type="text" />
+                                        <input
+                                            id="admin-name"
+                                            name="display_name"
+                                            type="text"
+                                            aria-invalid=invalid(add_error, "displayName")
+                                            aria-describedby="admin-name-error"
+                                        />
                                         <FieldError
                                             error=add_error
                                             field="displayName"
@@ -77,7 +90,8 @@ pub fn AdminsPage() -> impl IntoView {
                                             type="password"
                                             autocomplete="new-password"
                                             minlength="12"
-                                            aria-describedby="admin-password-hint"
+                                            aria-invalid=invalid(add_error, "password")
+                                            aria-describedby="admin-password-hint admin-password-error"
                                             required
                                         />
                                         <p class="hint" id="admin-password-hint">"At least 12 characters."</p>

@@ -2,8 +2,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::{
-    can_write, clear_on_success, close_confirms_on_success, FieldError, FormErrors, LoadError,
-    Loading, OptionalTime, RoleSelect, Time,
+    can_write, clear_on_success, close_confirms_on_success, invalid, FieldError, FormErrors,
+    LoadError, Loading, OptionalTime, RoleSelect, Time,
 };
 use crate::server::create_token::CreateToken;
 use crate::server::list_tokens::list_tokens;
@@ -75,6 +75,8 @@ pub fn ApiTokensPage() -> impl IntoView {
                                             type="text"
                                             maxlength="100"
                                             required
+                                            aria-invalid=invalid(create_error, "name")
+                                            aria-describedby="token-name-error"
                                         />
                                         <FieldError error=create_error field="name" id="token-name-error" />
                                     </div>

@@ -50,7 +50,8 @@ pub fn ConsoleLayout() -> impl IntoView {
     }
     // A row's Actions menu closes when the admin clicks anywhere outside it
     // or presses Escape, as menus do (without the wasm it stays open until
-    // its summary is clicked again).
+    // its summary is clicked again). Focus inside a menu that closes goes
+    // back to its summary rather than to the top of the page.
     #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
     {
         use leptos::wasm_bindgen::JsCast;
@@ -58,13 +59,22 @@ pub fn ConsoleLayout() -> impl IntoView {
             let Ok(open) = document().query_selector_all("details.menu[open]") else {
                 return;
             };
+            let focused = document().active_element();
             for i in 0..open.length() {
                 let Some(menu) = open.item(i) else { continue };
                 if keep.as_ref().is_some_and(|k| menu.contains(Some(k))) {
                     continue;
                 }
+                let had_focus = focused.as_ref().is_some_and(|f| menu.contains(Some(&**f)));
                 if let Ok(menu) = menu.dyn_into::<web_sys::Element>() {
                     let _ = menu.remove_attribute("open");
+                    if had_focus {
+                        if let Ok(Some(summary)) = menu.query_selector(":scope > summary") {
+                            if let Ok(summary) = summary.dyn_into::<web_sys::HtmlElement>() {
+                                let _ = summary.focus();
+                            }
+                        }
+                    }
                 }
             }
         };

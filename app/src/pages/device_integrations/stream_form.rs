@@ -3,7 +3,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use super::Tabs;
-use crate::components::{FieldError, FormErrors, LoadError, Loading, SuperAdminOnly};
+use crate::components::{invalid, FieldError, FormErrors, LoadError, Loading, SuperAdminOnly};
 use crate::server::get_stream::get_stream;
 use crate::server::save_stream::{SaveStream, STREAM_LIST};
 use crate::server::take_form_draft::{draft_value, form_draft};
@@ -124,11 +124,12 @@ fn StreamForm(stream: Option<StreamView>, draft: Option<Vec<(String, String)>>) 
                     value=name
                     maxlength="100"
                     required
+                    aria-invalid=invalid(error, "name")
                     aria-describedby="stream-name-error"
                 />
                 <FieldError error field="name" id="stream-name-error" />
             </div>
-            <fieldset class="field">
+            <fieldset class="field" aria-describedby="setup-error">
                 <legend>"Set up with"</legend>
                 <label class="choice">
                     <input
@@ -160,6 +161,7 @@ fn StreamForm(stream: Option<StreamView>, draft: Option<Vec<(String, String)>>) 
                     type="url"
                     value=well_known
                     placeholder="https://transmitter.example.com/.well-known/ssf-configuration"
+                    aria-invalid=invalid(error, "settings.well_known_url")
                     aria-describedby="well-known-url-hint well-known-url-error"
                 />
                 <p class="hint" id="well-known-url-hint">
@@ -175,6 +177,7 @@ fn StreamForm(stream: Option<StreamView>, draft: Option<Vec<(String, String)>>) 
                     type="text"
                     value=issuer
                     placeholder="https://transmitter.example.com"
+                    aria-invalid=invalid(error, "settings.issuer")
                     aria-describedby="issuer-hint issuer-error"
                 />
                 <p class="hint" id="issuer-hint">
@@ -190,6 +193,7 @@ fn StreamForm(stream: Option<StreamView>, draft: Option<Vec<(String, String)>>) 
                     type="url"
                     value=jwks
                     placeholder="https://transmitter.example.com/jwks.json"
+                    aria-invalid=invalid(error, "settings.jwks_url")
                     aria-describedby="jwks-url-error"
                 />
                 <FieldError error field="settings.jwks_url" id="jwks-url-error" />

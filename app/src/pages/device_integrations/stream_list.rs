@@ -179,7 +179,8 @@ fn StreamRow(
                         view! {
                             // One name for every row's menu: opening one closes the others.
                             <details class="menu" name="stream-actions">
-                                <summary>"Actions"</summary>
+                                // Named for its row: every row's menu says "Actions".
+                                <summary aria-label=format!("Actions for {}", stream.name)>"Actions"</summary>
                                 <div class="menu-body">
                                     <a href=edit_href>"Edit"</a>
                                     <ActionForm action=set_status>

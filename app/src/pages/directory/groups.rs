@@ -2,8 +2,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::{
-    can_write, clear_on_success, close_confirms_on_success, FieldError, FormErrors, LoadError,
-    Loading,
+    can_write, clear_on_success, close_confirms_on_success, invalid, FieldError, FormErrors,
+    LoadError, Loading,
 };
 use crate::error::AppError;
 use crate::server::add_group::AddGroup;
@@ -83,7 +83,14 @@ pub fn GroupsPage() -> impl IntoView {
                                     <FormErrors error=add_error shown_fields=&["profile.name"] />
                                     <div class="field">
                                         <label for="group-name">"Group name"</label>
-                                        <input id="group-name" name="name" type="text" required />
+                                        <input
+                                            id="group-name"
+                                            name="name"
+                                            type="text"
+                                            required
+                                            aria-invalid=invalid(add_error, "profile.name")
+                                            aria-describedby="group-name-error"
+                                        />
                                         <FieldError error=add_error field="profile.name" id="group-name-error" />
                                     </div>
                                     <div class="field">

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::components::{FieldError, FormErrors, SuperAdminOnly};
+use crate::components::{invalid, FieldError, FormErrors, SuperAdminOnly};
 use crate::server::import_people::ImportPeople;
 use crate::server::preview_import::PreviewImport;
 use crate::types::ImportPreview;
@@ -33,7 +33,15 @@ pub fn ImportPeoplePage() -> impl IntoView {
             <FormErrors error=preview_error shown_fields=&["csv"] />
             <div class="field">
                 <label for="csv">"CSV"</label>
-                <textarea id="csv" name="csv" rows="10" required placeholder="email,firstName,lastName"></textarea>
+                <textarea
+                    id="csv"
+                    name="csv"
+                    rows="10"
+                    required
+                    placeholder="email,firstName,lastName"
+                    aria-invalid=invalid(preview_error, "csv")
+                    aria-describedby="csv-error"
+                ></textarea>
                 <FieldError error=preview_error field="csv" id="csv-error" />
             </div>
             <div class="form-actions">

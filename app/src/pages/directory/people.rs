@@ -3,7 +3,8 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::{
-    can_write, clear_on_success, FieldError, FormErrors, LoadError, Loading, RiskBadge, StatusBadge,
+    can_write, clear_on_success, invalid, FieldError, FormErrors, LoadError, Loading, RiskBadge,
+    StatusBadge,
 };
 use crate::server::add_person::AddPerson;
 use crate::server::list_people::{list_people, people_shown_note};
@@ -64,7 +65,15 @@ pub fn PeoplePage() -> impl IntoView {
                                     <FormErrors error=add_error shown_fields=&["profile.email"] />
                                     <div class="field">
                                         <label for="person-email">"Email"</label>
-                                        <input id="person-email" name="email" type="email" required value=email />
+                                        <input
+                                            id="person-email"
+                                            name="email"
+                                            type="email"
+                                            required
+                                            value=email
+                                            aria-invalid=invalid(add_error, "profile.email")
+                                            aria-describedby="person-email-error"
+                                        />
                                         <FieldError error=add_error field="profile.email" id="person-email-error" />
                                     </div>
                                     <div class="field">

@@ -5,8 +5,8 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::components::{
-    can_write, close_confirms_on_success, FieldError, FormErrors, LoadError, Loading, RiskBadge,
-    StatusBadge, Time,
+    can_write, close_confirms_on_success, invalid, FieldError, FormErrors, LoadError, Loading,
+    RiskBadge, StatusBadge, Time,
 };
 use crate::error::AppError;
 use crate::server::clear_sessions::ClearSessions;
@@ -183,7 +183,14 @@ fn PersonDetail(
                         <ActionForm action=save_ids attr:class="form">
                             <input type="hidden" name="id" value=id />
                             <label for="external-ids">"Issuer and subject, one pair per line"</label>
-                            <textarea id="external-ids" name="external_ids">{ids_text}</textarea>
+                            <textarea
+                                id="external-ids"
+                                name="external_ids"
+                                aria-invalid=invalid(ids_error, "externalIds")
+                                aria-describedby="external-ids-error"
+                            >
+                                {ids_text}
+                            </textarea>
                             <FieldError error=ids_error field="externalIds" id="external-ids-error" />
                             <div class="form-actions">
                                 <button type="submit" class="button">"Save identities"</button>

@@ -43,13 +43,20 @@ fn FilterForm(
     error: Option<AppError>,
 ) -> impl IntoView {
     let range = params.range_or_default().to_string();
-    let field_error = |field: &str| {
+    let field_error = |field: &str, id: &'static str| {
         error
             .as_ref()
             .and_then(|e| e.for_field(field))
-            .map(|m| view! { <p class="field-error" role="alert">{m}</p> })
+            .map(|m| view! { <p class="field-error" id=id role="alert">{m}</p> })
     };
-    let (from_error, to_error) = (field_error("from"), field_error("to"));
+    let (from_error, to_error) = (
+        field_error("from", "er-from-error"),
+        field_error("to", "er-to-error"),
+    );
+    let (from_invalid, to_invalid) = (
+        from_error.is_some().then_some("true"),
+        to_error.is_some().then_some("true"),
+    );
     view! {
         <form class="report-filters" method="get" action=PATH aria-label="Report filters">
             <div class="field">
@@ -73,12 +80,26 @@ fn FilterForm(
             </div>
             <div class="field when-custom">
                 <label for="er-from">"From (UTC)"</label>
-                <input id="er-from" name="from" type="date" value=params.from.clone() />
+                <input
+                    id="er-from"
+                    name="from"
+                    type="date"
+                    value=params.from.clone()
+                    aria-invalid=from_invalid
+                    aria-describedby="er-from-error"
+                />
                 {from_error}
             </div>
             <div class="field when-custom">
                 <label for="er-to">"To (UTC, inclusive)"</label>
-                <input id="er-to" name="to" type="date" value=params.to.clone() />
+                <input
+                    id="er-to"
+                    name="to"
+                    type="date"
+                    value=params.to.clone()
+                    aria-invalid=to_invalid
+                    aria-describedby="er-to-error"
+                />
                 {to_error}
             </div>
             <div class="field">

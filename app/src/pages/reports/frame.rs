@@ -114,7 +114,12 @@ pub fn LevelSelect(
     error: Option<String>,
 ) -> impl IntoView {
     view! {
-        <select id=id name="level">
+        <select
+            id=id
+            name="level"
+            aria-invalid=error.is_some().then_some("true")
+            aria-describedby=format!("{id}-error")
+        >
             {choices
                 .iter()
                 .map(|(value, label)| {
@@ -126,6 +131,6 @@ pub fn LevelSelect(
                 })
                 .collect_view()}
         </select>
-        {error.map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
+        {error.map(|m| view! { <p class="field-error" id=format!("{id}-error") role="alert">{m}</p> })}
     }
 }

@@ -125,13 +125,29 @@ fn SearchForm(
                 </div>
                 <div class="field log-custom">
                     <label for="log-since">"From (UTC)"</label>
-                    <input id="log-since" name="since" type="datetime-local" step="1" value=search.since.clone() />
-                    {since_error.map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
+                    <input
+                        id="log-since"
+                        name="since"
+                        type="datetime-local"
+                        step="1"
+                        value=search.since.clone()
+                        aria-invalid=since_error.is_some().then_some("true")
+                        aria-describedby="log-since-error"
+                    />
+                    {since_error.map(|m| view! { <p class="field-error" id="log-since-error" role="alert">{m}</p> })}
                 </div>
                 <div class="field log-custom">
                     <label for="log-until">"To (UTC)"</label>
-                    <input id="log-until" name="until" type="datetime-local" step="1" value=search.until.clone() />
-                    {until_error.map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
+                    <input
+                        id="log-until"
+                        name="until"
+                        type="datetime-local"
+                        step="1"
+                        value=search.until.clone()
+                        aria-invalid=until_error.is_some().then_some("true")
+                        aria-describedby="log-until-error"
+                    />
+                    {until_error.map(|m| view! { <p class="field-error" id="log-until-error" role="alert">{m}</p> })}
                 </div>
                 <div class="field">
                     <label for="log-type">"Event type"</label>
@@ -407,7 +423,8 @@ fn LogRow(row: LogRowView, fresh: bool) -> impl IntoView {
                 <p class="log-detail-actions">
                     <a href=type_href>"Show only " <code>{row.event_type.clone()}</code> " events"</a>
                 </p>
-                <pre class="log-json mono" aria-label="The whole event">
+                // Focusable, so that the keyboard can scroll it.
+                <pre class="log-json mono" role="group" aria-label="The whole event" tabindex="0">
                     {row.json.clone()}
                 </pre>
             </details>

@@ -2,8 +2,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::{
-    can_write, clear_on_success, DeliveriesTable, FieldError, FormErrors, LoadError, Loading,
-    StatusBadge,
+    can_write, clear_on_success, invalid, DeliveriesTable, FieldError, FormErrors, LoadError,
+    Loading, StatusBadge,
 };
 use crate::server::add_logout_app::AddLogoutApp;
 use crate::server::list_logout_apps::list_logout_apps;
@@ -109,17 +109,39 @@ pub fn LogoutAppsPage() -> impl IntoView {
                             <FormErrors error=add_error shown_fields=&["name", "endpointUrl", "clientId"] />
                             <div class="field">
                                 <label for="app-name">"App name"</label>
-                                <input id="app-name" name="name" type="text" required />
+                                <input
+                                    id="app-name"
+                                    name="name"
+                                    type="text"
+                                    required
+                                    aria-invalid=invalid(add_error, "name")
+                                    aria-describedby="app-name-error"
+                                />
                                 <FieldError error=add_error field="name" id="app-name-error" />
                             </div>
                             <div class="field">
                                 <label for="app-endpoint">"Global Token Revocation endpoint"</label>
-                                <input id="app-endpoint" name="endpoint_url" type="url" required placeholder="https://app.example.com/oauth/global-token-revocation" />
+                                <input
+                                    id="app-endpoint"
+                                    name="endpoint_url"
+                                    type="url"
+                                    required
+                                    placeholder="https://app.example.com/oauth/global-token-revocation"
+                                    aria-invalid=invalid(add_error, "endpointUrl")
+                                    aria-describedby="app-endpoint-error"
+                                />
                                 <FieldError error=add_error field="endpointUrl" id="app-endpoint-error" />
                             </div>
                             <div class="field">
                                 <label for="app-client">"Client id"</label>
-                                <input id="app-client" name="client_id" type="text" required />
+                                <input
+                                    id="app-client"
+                                    name="client_id"
+                                    type="text"
+                                    required
+                                    aria-invalid=invalid(add_error, "clientId")
+                                    aria-describedby="app-client-error"
+                                />
                                 <FieldError error=add_error field="clientId" id="app-client-error" />
                             </div>
                             <div class="field">

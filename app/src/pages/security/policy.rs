@@ -3,8 +3,8 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::{
-    can_write, clear_on_success, close_confirms_on_success, FieldError, FormErrors, LoadError,
-    Loading, StatusBadge,
+    can_write, clear_on_success, close_confirms_on_success, invalid, FieldError, FormErrors,
+    LoadError, Loading, StatusBadge,
 };
 use crate::error::AppError;
 use crate::server::add_rule::{AddRule, RuleForm, WORKFLOW_FIELD};
@@ -457,7 +457,7 @@ fn RuleFields(
             <label for=ids.name>"Rule name"</label>
             <input id=ids.name node_ref=name_input name="name" type="text" required maxlength="255" value=name />
         </div>
-        <fieldset class="field">
+        <fieldset class="field" aria-describedby=ids.groups_error>
             <legend>"IF User is a member of"</legend>
             {radio("group_mode", "any", &group_mode, "Any group")}
             {radio("group_mode", "include", &group_mode, "These groups")}
@@ -472,7 +472,7 @@ fn RuleFields(
             </div>
             <FieldError error field="groups" id=ids.groups_error />
         </fieldset>
-        <fieldset class="field">
+        <fieldset class="field" aria-describedby=ids.detections_error>
             <legend>"AND Detection"</legend>
             {radio("detection_mode", "any", &detection_mode, "Any detection")}
             {radio("detection_mode", "include", &detection_mode, "Only these detection types")}
@@ -538,7 +538,7 @@ fn RuleActionFields(
             {action_radio("workflow", "Run a delegated workflow")}
             {action_radio("none", "No further action")}
         </fieldset>
-        <fieldset class="field">
+        <fieldset class="field" aria-describedby=ids.apps_error>
             <legend>"Logout apps"</legend>
             {radio("apps_mode", "all", &apps_mode, "All logout apps")}
             {radio("apps_mode", "chosen", &apps_mode, "Only these")}
@@ -558,7 +558,13 @@ fn RuleActionFields(
                 view! {
                     // Posts nothing, which the server refuses for Run
                     // a delegated workflow with a clear message.
-                    <select id=ids.workflow name="workflow_id" disabled aria-describedby=ids.workflow_none>
+                    <select
+                        id=ids.workflow
+                        name="workflow_id"
+                        disabled
+                        aria-invalid=invalid(error, WORKFLOW_FIELD)
+                        aria-describedby=format!("{} {}", ids.workflow_none, ids.workflow_error)
+                    >
                         <option value="">"No workflows yet"</option>
                     </select>
                     <p class="hint" id=ids.workflow_none>
@@ -570,7 +576,12 @@ fn RuleActionFields(
                     .into_any()
             } else {
                 view! {
-                    <select id=ids.workflow name="workflow_id" aria-describedby=ids.workflow_hint>
+                    <select
+                        id=ids.workflow
+                        name="workflow_id"
+                        aria-invalid=invalid(error, WORKFLOW_FIELD)
+                        aria-describedby=format!("{} {}", ids.workflow_hint, ids.workflow_error)
+                    >
                         <option value="">"Choose a workflow"</option>
                         {p.workflows.iter().map(|w| {
                             let label = format!(

@@ -2,8 +2,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::{
-    can_write, clear_on_success, DeliveriesTable, FieldError, FormErrors, LoadError, Loading,
-    StatusBadge,
+    can_write, clear_on_success, invalid, DeliveriesTable, FieldError, FormErrors, LoadError,
+    Loading, StatusBadge,
 };
 use crate::server::add_workflow::AddWorkflow;
 use crate::server::list_workflows::list_workflows;
@@ -85,12 +85,26 @@ pub fn WorkflowsPage() -> impl IntoView {
                             <FormErrors error=add_error shown_fields=&["name", "url"] />
                             <div class="field">
                                 <label for="workflow-name">"Workflow name"</label>
-                                <input id="workflow-name" name="name" type="text" required />
+                                <input
+                                    id="workflow-name"
+                                    name="name"
+                                    type="text"
+                                    required
+                                    aria-invalid=invalid(add_error, "name")
+                                    aria-describedby="workflow-name-error"
+                                />
                                 <FieldError error=add_error field="name" id="workflow-name-error" />
                             </div>
                             <div class="field">
                                 <label for="workflow-url">"URL"</label>
-                                <input id="workflow-url" name="url" type="url" required />
+                                <input
+                                    id="workflow-url"
+                                    name="url"
+                                    type="url"
+                                    required
+                                    aria-invalid=invalid(add_error, "url")
+                                    aria-describedby="workflow-url-error"
+                                />
                                 <FieldError error=add_error field="url" id="workflow-url-error" />
                             </div>
                             <div class="form-actions">

@@ -94,13 +94,13 @@ OKTA_SDK_VENV="$TARGET_DIR/okta-sdk-venv"
 ensure_okta_sdk() {
   local req="$REPO_ROOT/end2end/okta_sdk/requirements.txt" stamp want
   stamp="$OKTA_SDK_VENV/.requirements.sha256"
-  command -v python3 >/dev/null 2>&1 || die "python3 is not on PATH"
-  if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
-    command -v apt-get >/dev/null 2>&1 || die "python3's venv module is missing and apt-get is not available"
-    header "Installing Debian packages: python3-venv"
+  # A minimal Debian may lack python3 itself (free_port uses it too), or only its venv module.
+  if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    command -v apt-get >/dev/null 2>&1 || die "python3 with its venv module is missing and apt-get is not available"
+    header "Installing Debian packages: python3 python3-venv"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update
-    apt-get install -y python3-venv
+    apt-get install -y python3 python3-venv
   fi
   want="$( (sha256sum "$req" && python3 -c 'import sys; print(sys.version)') | sha256sum | cut -d' ' -f1)"
   if [ -x "$OKTA_SDK_VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

@@ -430,35 +430,60 @@ fn classify(answer: Result<PostAnswer, crate::fetch::FetchError>) -> CallOutcome
 }
 
 async fn call_app(services: &Services, app: &LogoutApp, payload: &Value, key: &str) -> CallOutcome {
-    let bearer = match &app.auth {
-        LogoutAuth::Bearer(token) => token.clone(),
+    let post = |bearer: String| async move {
+        let headers = [
+            ("Authorization", format!("Bearer {bearer}")),
+            ("Idempotency-Key", key.to_string()),
+        ];
+        services
+            .fetcher
+            .post_json(&app.endpoint_url, &headers, payload)
+            .await
+    };
+    let refused = |answer: &Result<PostAnswer, _>| {
+        matches!(
+            answer,
+            Ok(PostAnswer {
+                status: 401 | 403,
+                ..
+            })
+        )
+    };
+    match &app.auth {
+        LogoutAuth::Bearer(token) => classify(post(token.clone()).await),
         LogoutAuth::SignedJwt => {
-            let signed = match services.active_signing_key().await {
-                Ok(k) => gtr_bearer(
+            let now = now_ms() / 1000;
+            let cache = &services.logout_bearers;
+            if let Some(reused) = cache.fresh(&app.client_id, &app.endpoint_url, now) {
+                let answer = post(reused).await;
+                // An app that takes each `jti` once refuses a reused token:
+                // call again with a new one rather than fail the logout.
+                if !refused(&answer) {
+                    return classify(answer);
+                }
+                cache.forget(&app.client_id, &app.endpoint_url);
+            }
+            let signed = services.active_signing_key().await.and_then(|k| {
+                gtr_bearer(
                     &k,
                     &services.settings.base_url,
                     &app.client_id,
                     &app.endpoint_url,
-                    now_ms() / 1000,
-                ),
-                Err(e) => Err(e),
-            };
-            match signed {
+                    now,
+                )
+            });
+            let jwt = match signed {
                 Ok(jwt) => jwt,
                 Err(e) => return CallOutcome::Retry(format!("could not sign: {e}")),
+            };
+            let answer = post(jwt.clone()).await;
+            // Kept only once the app has taken it.
+            if !refused(&answer) {
+                cache.keep(&app.client_id, &app.endpoint_url, &jwt, now);
             }
+            classify(answer)
         }
-    };
-    let headers = [
-        ("Authorization", format!("Bearer {bearer}")),
-        ("Idempotency-Key", key.to_string()),
-    ];
-    classify(
-        services
-            .fetcher
-            .post_json(&app.endpoint_url, &headers, payload)
-            .await,
-    )
+    }
 }
 
 /// A delegated workflow call, signed as Standard Webhooks says; `webhook-id`

@@ -106,6 +106,8 @@ pub struct Services {
     pub actions: crate::actions::ActionBus,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub(crate) signing_keys: crate::signing::KeyPairCache,
+    /// Logout calls' bearer JWTs, reused while fresh.
+    pub(crate) logout_bearers: crate::signing::BearerCache,
     /// Failed console sign-ins per email, in this process.
     pub(crate) sign_in_throttle: Arc<crate::admins::SignInThrottle>,
     /// Failed console sign-ins per client address, in this process.
@@ -142,6 +144,7 @@ impl Services {
             actions,
             metrics,
             signing_keys: Default::default(),
+            logout_bearers: Default::default(),
             sign_in_throttle: Default::default(),
             address_throttle: Default::default(),
         })

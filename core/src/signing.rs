@@ -48,6 +48,50 @@ impl KeyPairCache {
     }
 }
 
+/// How long a logout call's bearer JWT is reused for further calls to the
+/// same endpoint, of its ten minutes' validity (`nbf` 5 minutes back to
+/// `exp` 5 ahead). Each RS256 signature costs about 0.4 ms of a core, as
+/// much as verifying twenty SETs: in a burst of logouts (a mass compromise)
+/// signing every call would take most of the core. A bearer token is
+/// reusable until it expires in any case; an app that refuses a `jti` it has
+/// seen answers 401 or 403, and the call is made again at once with a
+/// fresh token (see `actions::call_app`).
+pub(crate) const BEARER_REUSE_SECS: i64 = 60;
+
+/// An app's client id and its endpoint.
+type BearerFor = (String, String);
+
+/// Signed logout bearers by app and endpoint, with when each was signed.
+#[derive(Clone, Default)]
+pub(crate) struct BearerCache(Arc<Mutex<HashMap<BearerFor, (String, i64)>>>);
+
+impl BearerCache {
+    /// A bearer for `client_id` at `endpoint` signed less than
+    /// [`BEARER_REUSE_SECS`] before `now_secs`.
+    pub(crate) fn fresh(&self, client_id: &str, endpoint: &str, now_secs: i64) -> Option<String> {
+        let map = self.0.lock().ok()?;
+        let (jwt, signed) = map.get(&(client_id.to_string(), endpoint.to_string()))?;
+        (now_secs >= *signed && now_secs - signed < BEARER_REUSE_SECS).then(|| jwt.clone())
+    }
+
+    pub(crate) fn keep(&self, client_id: &str, endpoint: &str, jwt: &str, now_secs: i64) {
+        if let Ok(mut map) = self.0.lock() {
+            // One entry per app and endpoint; stale ones go as new ones come.
+            map.retain(|_, (_, signed)| now_secs - *signed < BEARER_REUSE_SECS);
+            map.insert(
+                (client_id.to_string(), endpoint.to_string()),
+                (jwt.to_string(), now_secs),
+            );
+        }
+    }
+
+    pub(crate) fn forget(&self, client_id: &str, endpoint: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(&(client_id.to_string(), endpoint.to_string()));
+        }
+    }
+}
+
 fn generate() -> Result<(String, String, Value), CoreError> {
     let mut rng = rand::thread_rng();
     let private = RsaPrivateKey::new(&mut rng, 2048)
@@ -177,4 +221,39 @@ pub fn gtr_bearer(
         "{signing_input}.{}",
         URL_SAFE_NO_PAD.encode(signature)
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn a_bearer_is_reused_only_while_fresh_and_for_its_own_endpoint() {
+        let cache = BearerCache::default();
+        cache.keep("crm", "https://crm.example/gtr", "jwt-1", 1_000);
+        assert_eq!(
+            cache.fresh(
+                "crm",
+                "https://crm.example/gtr",
+                1_000 + BEARER_REUSE_SECS - 1
+            ),
+            Some("jwt-1".to_string())
+        );
+        assert_eq!(
+            cache.fresh("crm", "https://crm.example/gtr", 1_000 + BEARER_REUSE_SECS),
+            None
+        );
+        // A clock that went back does not stretch a token's use.
+        assert_eq!(cache.fresh("crm", "https://crm.example/gtr", 999), None);
+        assert_eq!(cache.fresh("crm", "https://crm.example/other", 1_001), None);
+        assert_eq!(cache.fresh("wiki", "https://crm.example/gtr", 1_001), None);
+        cache.forget("crm", "https://crm.example/gtr");
+        assert_eq!(cache.fresh("crm", "https://crm.example/gtr", 1_001), None);
+        // Stale entries are dropped as new ones are kept.
+        cache.keep("a", "https://a.example", "jwt-a", 1_000);
+        cache.keep("b", "https://b.example", "jwt-b", 1_000 + BEARER_REUSE_SECS);
+        assert_eq!(cache.0.lock().unwrap().len(), 1);
+    }
 }

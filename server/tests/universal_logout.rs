@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
+use base64::Engine as _;
 use common::{Engine, TestServer};
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use reqwest::Method;
@@ -294,6 +295,59 @@ async fn logs_out_with_a_signed_request_and_resets_risk(engine: Engine) {
     assert_eq!(logouts.len(), 1);
     assert_eq!(logouts[0].outcome.result, "SUCCESS");
     assert_eq!(s.server.services.outbox_pending().await.unwrap(), 0);
+}
+
+/// A signed bearer is reused for the app's next calls while it is fresh; an
+/// app that refuses a token it has seen (401) gets the call again at once
+/// with a new one, and the logout succeeds.
+async fn a_signed_bearer_is_reused_and_renewed_when_refused(engine: Engine) {
+    let s = setup(engine).await;
+    // Logout 1: a new token, taken. Logout 2: the same token, refused as
+    // seen, then a new one, taken. Logout 3: that one again.
+    let app = start_app(vec![204, 401, 204, 204]).await;
+    s.add_app(&app, "strict", json!({"type": "signed_jwt"}), "email")
+        .await;
+    for n in 1..=3 {
+        s.post_high().await;
+        s.wait_until("the logout to end", async || {
+            s.server
+                .log("user.authentication.universal_logout")
+                .await
+                .len()
+                == n
+        })
+        .await;
+    }
+    let bearers: Vec<String> = app
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(headers, _)| headers["authorization"].to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(bearers.len(), 4, "one call each, and one renewed");
+    assert_eq!(bearers[1], bearers[0], "reused while fresh");
+    assert_ne!(bearers[2], bearers[1], "renewed once refused");
+    assert_eq!(bearers[3], bearers[2], "the renewed one is reused");
+    let jti = |bearer: &str| {
+        let token = bearer.strip_prefix("Bearer ").unwrap();
+        let claims = token.split('.').nth(1).unwrap();
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(claims)
+                .unwrap(),
+        )
+        .unwrap();
+        claims["jti"].as_str().unwrap().to_string()
+    };
+    assert_ne!(jti(&bearers[2]), jti(&bearers[0]));
+    let logouts = s.server.log("user.authentication.universal_logout").await;
+    assert!(
+        logouts.iter().all(|e| e.outcome.result == "SUCCESS"),
+        "{:?}",
+        logouts.iter().map(|e| &e.outcome).collect::<Vec<_>>()
+    );
+    assert_eq!(s.level().await, "LOW");
 }
 
 async fn retries_transient_failures_and_records_final_ones(engine: Engine) {
@@ -920,4 +974,5 @@ crate::on_both_engines!(
     a_finished_logout_keeps_detections_that_arrived_while_it_ran,
     each_failed_attempt_shows_in_the_system_log,
     header_breaking_settings_are_refused,
+    a_signed_bearer_is_reused_and_renewed_when_refused,
 );

@@ -43,7 +43,8 @@ pub fn LogoutAppsPage() -> impl IntoView {
             <h1>"Universal Logout"</h1>
             <p class="hint">
                 "When a rule says Logout and revoke tokens, Riskline calls each app's Global Token Revocation endpoint for the user. Apps verify Riskline's signed requests with the keys at "
-                <code>"/oauth2/v1/keys"</code> "."
+                <code>"/oauth2/v1/keys"</code>
+                ". A signed request's JWT is reused for the same app for up to a minute; an app that refuses a token it has seen (401 or 403) is called again at once with a new one."
             </p>
         </header>
         <FormErrors error=test_error shown_fields=&[] />
